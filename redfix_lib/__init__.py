@@ -1,0 +1,15 @@
+"""redfix: investigate CI failures of Docker Swarm app recipes.
+
+Data flows one way: params -> runs -> evidence -> bundle -> verdict -> report.
+The single public entry point for a whole investigation is `investigate()`.
+"""
+__version__ = "0.1.0"
+
+from .params import load_case, load_cases  # noqa: E402
+from .bundle import Bundle, load_bundle  # noqa: E402
+
+
+def investigate(case_path, out_dir, **kw):
+    """Run one case end to end (isolation runs + evidence + verdict). See isolate.investigate."""
+    from .isolate import investigate as _inv
+    return _inv(case_path, out_dir, **kw)

@@ -1,0 +1,54 @@
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = ROOT / "tests" / "harnesses" / "fake_harness.py"
+REQUIRE_ENGINE = os.environ.get("REDFIX_REQUIRE_ENGINE") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_locks(tmp_path, monkeypatch):
+    monkeypatch.setenv("REDFIX_LOCK_DIR", str(tmp_path / "locks"))
+
+
+def write_case(tmp_path, mode, arg="", name="fake", extra="", timeout=30, policy="{max: 3, stop_rule: fixed}"):
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(textwrap.dedent(f"""\
+        case: {name}
+        recipe: fakerecipe
+        ref: "1.0.0+1.2.3"
+        sweep_failure: {{tier: restore, tests: [test_restore_returns_state], message: boom}}
+        harness:
+          argv: ["{sys.executable}", "{HARNESS}", "{mode}", "{{run_dir}}", "{arg}"]
+          env: {{RECIPE: "{{recipe}}", REF: "{{ref}}", RUN_INDEX: "{{run_index}}", DB_PASSWORD: "hunter2-very-secret"}}
+          unset: [UNSET_ME]
+          results_json: "{{run_dir}}/results.json"
+          junit_glob: "{{run_dir}}/junit-*.xml"
+        runs: {policy}
+        timeout_s: {timeout}
+        """) + extra)
+    return p
+
+
+def engine_available() -> str | None:
+    try:
+        import docker
+        docker.from_env(timeout=5).ping()
+        return None
+    except Exception as e:  # noqa: BLE001
+        return f"no Docker engine reachable: {e}"
+
+
+@pytest.fixture(scope="session")
+def engine():
+    why = engine_available()
+    if why:
+        if REQUIRE_ENGINE:
+            pytest.fail(f"REDFIX_REQUIRE_ENGINE=1 but {why}")
+        pytest.skip(why)
+    import docker
+    return docker.from_env(timeout=120)
