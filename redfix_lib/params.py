@@ -20,7 +20,7 @@ PLACEHOLDERS = {"recipe", "ref", "run_dir", "python", "case", "lab_home", "harne
 STOP_RULES = ("fixed", "sprt")
 PROBE_KINDS = {
     "service_logs", "task_history", "network_aliases", "dns", "http", "static_rules",
-    "test_expectation", "harness_code", "canonical_state", "node_clean",
+    "test_expectation", "harness_code", "canonical_state", "node_clean", "load",
 }
 BUSY_KINDS = {"process", "stack", "lock_file"}
 

@@ -1,0 +1,276 @@
+"""lab up / down / status: engine, swarm, shared `proxy` network, base image, recipe repos.
+
+Everything the lab creates is recorded in <lab_home>/state.json so that
+`lab down` removes exactly that and nothing else.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+from ..bundle import atomic_write_json
+from ..errors import EngineUnavailable
+from ..load import STRESS_STACK
+from . import BASE_IMAGE, HARNESS_DIR, LAB_LABEL, lab_home
+from .harness import lifecycle
+from .recipes import all_images, build_repos, list_recipes, seed_warm_state
+
+DOCKERD_LOG = "/var/log/redfix-dockerd.log"
+
+
+def say(msg: str) -> None:
+    print(f"[lab] {msg}", flush=True)
+
+
+def _client(timeout=120):
+    import docker
+    return docker.from_env(timeout=timeout)
+
+
+def engine_reachable() -> str | None:
+    try:
+        _client(10).ping()
+        return None
+    except Exception as e:  # noqa: BLE001
+        return str(e)
+
+
+def _is_debian() -> bool:
+    try:
+        return "debian" in Path("/etc/os-release").read_text().lower()
+    except OSError:
+        return False
+
+
+MANUAL = """No Docker engine is reachable. On Debian, as root:
+  apt-get update && apt-get install -y docker.io busybox-static
+  nohup dockerd > /var/log/redfix-dockerd.log 2>&1 &
+then run `redfix lab up` again (or set DOCKER_HOST to a reachable engine)."""
+
+
+def ensure_engine() -> None:
+    why = engine_reachable()
+    if why is None:
+        return
+    if os.environ.get("DOCKER_HOST"):
+        raise EngineUnavailable(f"DOCKER_HOST={os.environ['DOCKER_HOST']} is not reachable: {why}")
+    if not (_is_debian() and os.geteuid() == 0):
+        raise EngineUnavailable(MANUAL)
+    if not shutil.which("dockerd"):
+        say("no Docker engine found: installing Debian's docker.io (apt-get) ...")
+        _apt(["docker.io"])
+    say(f"starting dockerd (log: {DOCKERD_LOG}) ...")
+    with open(DOCKERD_LOG, "ab") as log:
+        subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    for _ in range(60):
+        time.sleep(1)
+        if engine_reachable() is None:
+            say("dockerd is up")
+            return
+    raise EngineUnavailable(f"dockerd did not come up in 60s; see {DOCKERD_LOG}")
+
+
+def _apt(pkgs: list[str]) -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *pkgs], check=True, env=env)
+
+
+def _static_busybox() -> Path:
+    for cand in ("/bin/busybox", "/usr/bin/busybox"):
+        p = Path(cand)
+        if p.exists() and _is_static(p):
+            return p
+    if not (_is_debian() and os.geteuid() == 0):
+        raise EngineUnavailable("a static busybox is needed for the lab image: apt-get install busybox-static")
+    say("installing Debian's busybox-static for the lab base image ...")
+    _apt(["busybox-static"])
+    for cand in ("/bin/busybox", "/usr/bin/busybox"):
+        if Path(cand).exists() and _is_static(Path(cand)):
+            return Path(cand)
+    raise EngineUnavailable("busybox-static installed but no static busybox found")
+
+
+def _is_static(p: Path) -> bool:
+    data = p.read_bytes()[:1 << 20]
+    return b"ld-linux" not in data and data[:4] == b"\x7fELF"
+
+
+def base_image_tar(busybox: Path) -> bytes:
+    """A root filesystem: static busybox + one symlink per applet, /etc/passwd, /tmp."""
+    applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        def add_dir(name, mode=0o755):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.mode = tarfile.DIRTYPE, mode
+            tar.addfile(ti)
+        for d in ("bin", "etc", "tmp", "var", "var/www", "run", "data", "root"):
+            add_dir(d, 0o1777 if d == "tmp" else 0o755)
+        tar.add(str(busybox), arcname="bin/busybox")
+        for a in applets:
+            if a == "busybox":
+                continue
+            ti = tarfile.TarInfo(f"bin/{a}")
+            ti.type, ti.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(ti)
+        for name, text in (("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"),
+                           ("etc/group", "root:x:0:\nnogroup:x:65534:\n")):
+            raw = text.encode()
+            ti = tarfile.TarInfo(name)
+            ti.size = len(raw)
+            tar.addfile(ti, io.BytesIO(raw))
+    return buf.getvalue()
+
+
+def _state_path() -> Path:
+    return lab_home() / "state.json"
+
+
+def load_state() -> dict:
+    try:
+        return json.loads(_state_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_state(st: dict) -> None:
+    atomic_write_json(_state_path(), st)
+
+
+def lab_up() -> dict:
+    ensure_engine()
+    client = _client()
+    home = lab_home()
+    home.mkdir(parents=True, exist_ok=True)
+    st = load_state()
+    st.setdefault("created", {"swarm": False, "networks": [], "images": []})
+    info = client.info()
+    if info.get("Swarm", {}).get("LocalNodeState") != "active":
+        say("docker swarm init (single node) ...")
+        client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+        st["created"]["swarm"] = True
+    if not client.networks.list(names=["proxy"]):
+        say("creating the shared attachable overlay network 'proxy' ...")
+        client.networks.create("proxy", driver="overlay", attachable=True, labels={LAB_LABEL: "1"})
+        st["created"]["networks"] = sorted(set(st["created"]["networks"]) | {"proxy"})
+    _save_state(st)
+    wanted = sorted({BASE_IMAGE} | set(all_images()))
+    have = {t for img in client.images.list() for t in img.tags}
+    if BASE_IMAGE not in have:
+        bb = _static_busybox()
+        say(f"building {BASE_IMAGE} locally from {bb} (docker import, no registry) ...")
+        client.api.import_image_from_data(base_image_tar(bb), repository=BASE_IMAGE.split(":")[0],
+                                          tag=BASE_IMAGE.split(":")[1],
+                                          changes=[f"LABEL {LAB_LABEL}=1", 'CMD ["/bin/sh"]'])
+    base = client.images.get(BASE_IMAGE)
+    for ref in wanted:
+        if ref not in have and ref != BASE_IMAGE:
+            repo, tag = ref.rsplit(":", 1)
+            base.tag(repo, tag)
+    st["created"]["images"] = wanted
+    _save_state(st)
+    say(f"building lab recipe repositories under {home / 'recipes'} ...")
+    build_repos(home / "recipes")
+    seed_warm_state(home / "ci-warm")
+    from .harness import warm as hwarm
+    deploy_live_warm(client)
+    st["recipes"] = list_recipes()
+    st["live_warm"] = sorted(hwarm.WARM_DOMAINS)
+    _save_state(st)
+    say("lab is up: " + ", ".join(st["recipes"]))
+    return st
+
+
+def deploy_live_warm(client) -> None:
+    """The live-warm providers the harness config names (e.g. a shared SSO): always running."""
+    from .harness import warm as hwarm
+    compose = HARNESS_DIR / "live_warm.yml"
+    for name, domain in hwarm.WARM_DOMAINS.items():
+        stack = domain.replace(".", "_")
+        env = {**os.environ, "DOMAIN": domain, "STACK_NAME": stack}
+        subprocess.run(["docker", "stack", "deploy", "--prune", "-c", str(compose), stack], check=True,
+                       env=env, stdout=subprocess.DEVNULL)
+        say(f"live-warm provider {name} deployed as stack {stack}")
+
+
+def _is_lab_namespace(ns: str) -> bool:
+    from .harness.canonical import BASE_DOMAIN
+    return ns.endswith("_" + BASE_DOMAIN.replace(".", "_")) or ns == STRESS_STACK
+
+
+def lab_stacks(client=None) -> list[str]:
+    """Stacks the lab made: every name under the lab's base domain, and the stressors."""
+    client = client or _client()
+    return sorted({ns for s in client.services.list()
+                   if _is_lab_namespace(ns := (s.attrs["Spec"].get("Labels") or {}).get("com.docker.stack.namespace", ""))})
+
+
+def lab_down() -> None:
+    if engine_reachable() is not None:
+        say("no engine reachable: nothing to remove")
+        return
+    client = _client()
+    st = load_state()
+    stacks = lab_stacks(client)
+    say(f"removing stacks: {', '.join(stacks) or '(none)'}")
+    lifecycle.teardown(client, stacks)
+    # retained warm volumes and any config/secret a lab stack left behind
+    for kind in (client.volumes, client.configs, client.secrets):
+        for obj in kind.list():
+            labels = (obj.attrs.get("Labels") if kind is client.volumes else obj.attrs["Spec"].get("Labels")) or {}
+            if _is_lab_namespace(labels.get("com.docker.stack.namespace", "")):
+                _retry(lambda: obj.remove(force=True) if kind is client.volumes else obj.remove())
+    created = st.get("created", {})
+    for name in created.get("networks", []):
+        for n in client.networks.list(names=[name]):
+            if (n.attrs.get("Labels") or {}).get(LAB_LABEL) == "1":
+                say(f"removing network {name}")
+                _retry(n.remove)
+    for ref in sorted(created.get("images", []), reverse=True):
+        try:
+            client.images.remove(ref, force=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    if created.get("swarm"):
+        say("leaving the swarm lab up initialised")
+        client.swarm.leave(force=True)
+    home = lab_home()
+    if home.exists():
+        shutil.rmtree(home)
+    say("lab is down")
+
+
+def _retry(fn, tries=15):
+    for i in range(tries):
+        try:
+            return fn()
+        except Exception:  # noqa: BLE001
+            if i == tries - 1:
+                raise
+            time.sleep(1)
+
+
+def lab_status() -> dict:
+    why = engine_reachable()
+    out = {"engine": "reachable" if why is None else f"unreachable: {why}", "lab_home": str(lab_home())}
+    if why is not None:
+        return out
+    client = _client()
+    info = client.info()
+    out["swarm"] = info.get("Swarm", {}).get("LocalNodeState")
+    out["proxy_network"] = bool(client.networks.list(names=["proxy"]))
+    have = {t for img in client.images.list() for t in img.tags}
+    out["base_image"] = BASE_IMAGE in have
+    out["stacks"] = lab_stacks(client)
+    out["recipes"] = sorted(p.name for p in (lab_home() / "recipes").glob("*") if (p / ".git").exists())
+    out["state"] = load_state()
+    return out

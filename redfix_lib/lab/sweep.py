@@ -1,0 +1,94 @@
+"""`redfix lab sweep`: every lab recipe's full CI at once on the one node, like cc-ci's nightly
+canon sweep (optionally beside CPU burners), and the sweep report investigations start from."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..bundle import atomic_write_json, atomic_write_text
+from ..errors import RedfixError
+from ..load import default_level, start_stressors, stop_stressors
+from . import lab_home
+from .recipes import list_recipes, load_meta
+
+RECIPE_TIMEOUT_S = 1500
+
+
+def run_sweep(stress: int | None = None, recipes: list[str] | None = None, out: str | None = None) -> dict:
+    from .engine import _client, engine_reachable
+    if engine_reachable() is not None:
+        raise RedfixError("no Docker engine reachable: run `redfix lab up` first")
+    names = recipes or list_recipes()
+    missing = [n for n in names if not (lab_home() / "recipes" / n / ".git").exists()]
+    if missing:
+        raise RedfixError(f"lab recipes not built: {', '.join(missing)} (run `redfix lab up`)")
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    out_dir = Path(out) if out else Path("outputs") / day / "sweep"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    client = _client()
+    level = default_level() if stress is None else stress
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    t0 = time.monotonic()
+    print(f"[sweep] {len(names)} recipes concurrently, {level} CPU burners", flush=True)
+    load = start_stressors(client, level)
+    procs = {}
+    try:
+        for n in names:
+            rd = (out_dir / n).resolve()
+            if rd.exists():
+                import shutil
+                shutil.rmtree(rd)
+            rd.mkdir(parents=True)
+            env = {k: v for k, v in os.environ.items() if k not in ("REF", "CCCI_QUICK", "MODE", "VERSION")}
+            env.update({"RECIPE": n, "CCCI_SKIP_FETCH": "1", "CCCI_RESULTS_DIR": str(rd)})
+            log = open(rd / "harness.log", "wb")
+            procs[n] = (subprocess.Popen([sys.executable, "-m", "redfix_lib.lab.harness.run_recipe_ci"], env=env,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True),
+                        log, time.monotonic())
+        walls = {}
+        for n, (p, log, ts) in procs.items():
+            try:
+                p.wait(timeout=max(1, RECIPE_TIMEOUT_S - (time.monotonic() - ts)))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, 9)
+                p.wait()
+            log.close()
+            walls[n] = round(time.monotonic() - ts, 1)
+    finally:
+        stop_stressors(client)
+    wall = round(time.monotonic() - t0, 1)
+    rep = {"started": started, "wall_s": wall, "load": load, "recipes": {}, "path": str(out_dir / "sweep.json")}
+    for n in names:
+        rd = out_dir / n
+        entry = {"exit_code": procs[n][0].returncode, "wall_s": walls.get(n), "dir": str(rd),
+                 "seed": load_meta(n).get("seed", n), "mechanism": load_meta(n).get("mechanism", "")}
+        try:
+            res = json.loads((rd / "results.json").read_text())
+            entry["status"] = "pass" if all(s["status"] in ("pass", "skip") for s in res["stages"]) else "fail"
+            entry["ref"] = res.get("ref")
+            entry["tiers"] = {s["name"]: s["status"] for s in res["stages"]}
+            entry["failures"] = [{"tier": s["name"], "test": t["name"], "message": t.get("message", "")[:400]}
+                                 for s in res["stages"] for t in s.get("tests", []) if t["status"] == "fail"]
+            entry["failed_tiers"] = [s["name"] for s in res["stages"] if s["status"] in ("fail", "unver", "timeout")]
+            entry["clean_teardown"] = res.get("flags", {}).get("clean_teardown")
+        except (OSError, ValueError, KeyError) as e:
+            entry.update(status="unver", failures=[], failed_tiers=["run"], error=f"no results.json: {e}")
+        rep["recipes"][n] = entry
+    atomic_write_json(out_dir / "sweep.json", rep)
+    atomic_write_text(out_dir / "sweep.md", format_report(rep) + "\n")
+    return rep
+
+
+def format_report(rep: dict) -> str:
+    lines = [f"# Lab canon sweep {rep['started']} — wall {rep['wall_s']}s, load {rep['load']}", "",
+             "| recipe | status | failed tier | failed tests | message | wall s |", "|---|---|---|---|---|---|"]
+    for n, e in sorted(rep["recipes"].items()):
+        fails = e.get("failures") or []
+        msg = (fails[0]["message"].splitlines() or [""])[0][:120] if fails else e.get("error", "")
+        lines.append(f"| {n} | {e['status']} | {', '.join(e.get('failed_tiers', []))} | "
+                     f"{', '.join(f['test'] for f in fails)} | {msg.replace('|', '/')} | {e.get('wall_s')} |")
+    return "\n".join(lines)
