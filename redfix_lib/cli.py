@@ -41,8 +41,22 @@ def cmd_isolate(args) -> int:
     print(f"bundle: {bundle.path / 'bundle.json'}")
     if args.classify:
         from .classify import write_verdict
+        from .collectors import Context, collect
+        from .isolate import template_values
+        collect(Context(case=case, bundle=bundle, node=node, values=template_values(case, bundle.path, 0)), case.probes)
         v = write_verdict(bundle.path)
         print(f"verdict: {v['reproducibility']} / {v['cause']} ({v['sub_cause']}) -> {bundle.path / 'verdict.json'}")
+    return EXIT_OK
+
+
+def cmd_investigate(args) -> int:
+    from .isolate import investigate
+    from .params import load_case
+    case = load_case(args.case)
+    v = investigate(args.case, _out_dir(args, case), runs=args.runs, fresh=args.fresh,
+                    under_load=True if args.under_load else None)
+    print(json.dumps({k: v[k] for k in ("case", "reproducibility", "flake_or_genuine", "cause", "sub_cause",
+                                        "confidence")}, indent=2))
     return EXIT_OK
 
 
@@ -104,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--load-level", type=int, default=None, help="number of CPU-burner tasks (default 8 per core)")
     i.add_argument("--classify", action="store_true", help="write verdict.json afterwards")
     i.set_defaults(fn=cmd_isolate)
+    inv = sub.add_parser("investigate", help="isolation runs + load reproduction + evidence + verdict, one case")
+    inv.add_argument("case")
+    inv.add_argument("--runs", type=int, default=None)
+    inv.add_argument("--out", default=None)
+    inv.add_argument("--fresh", action="store_true")
+    inv.add_argument("--under-load", action="store_true", help="always add under-load reruns")
+    inv.set_defaults(fn=cmd_investigate)
     lab = sub.add_parser("lab", help="the embedded local Docker Swarm lab")
     ls = lab.add_subparsers(dest="lab_cmd", required=True)
     ls.add_parser("up")

@@ -62,12 +62,13 @@ def open_bundle(case: Case, out_dir: str | os.PathLike, node: Node, fresh: bool 
 
 
 def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", ref: str | None = None,
-             load: dict | None = None, timeout_s: float | None = None) -> RunRecord:
+             load: dict | None = None, timeout_s: float | None = None, env_extra: dict | None = None) -> RunRecord:
     index = len(bundle.runs) + 1
     rd = bundle.run_dir(index)
     vals = template_values(case, rd, index, ref)
     h = case.harness
     env = {k: expand(v, vals) for k, v in h.env.items()}
+    env.update(env_extra or {})
     secrets = secret_values(env)
     started = now_iso()
     raw_log = rd / "harness.raw.log"
@@ -130,7 +131,7 @@ def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", 
 def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, mode: str = "isolated",
             ref: str | None = None, load: dict | None = None, stop_rule: str | None = None,
             after_run: Callable[[Bundle, RunRecord], None] | None = None,
-            progress: Callable[[str], None] = print) -> list[RunRecord]:
+            progress: Callable[[str], None] = print, env_extra: dict | None = None) -> list[RunRecord]:
     """Run the harness alone up to `runs` times (default case.runs.max), stopping early when
     the stop rule allows. Must be called with node.lock() held."""
     max_runs = runs or case.runs.max
@@ -139,7 +140,7 @@ def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, 
     for i in range(max_runs):
         node.ensure_quiet(case.node.busy)
         progress(f"[{case.case}] {mode} run {i + 1}/{max_runs} ...")
-        rec = run_once(case, bundle, node, mode=mode, ref=ref, load=load)
+        rec = run_once(case, bundle, node, mode=mode, ref=ref, load=load, env_extra=env_extra)
         failed = [t.name for t in rec.result.tiers if t.status in ("fail", "timeout", "unver")]
         progress(f"[{case.case}] run {rec.index}: {rec.outcome} in {rec.wall_s:.1f}s"
                  + (f" (failed: {', '.join(failed)})" if failed else ""))
@@ -154,11 +155,31 @@ def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, 
     return done
 
 
-def investigate(case_path, out_dir, *, runs: int | None = None, fresh: bool = False,
-                progress: Callable[[str], None] = print) -> Bundle:
+def investigate(case_path, out_dir, *, runs: int | None = None, fresh: bool = False, under_load: bool | None = None,
+                progress: Callable[[str], None] = print) -> dict:
+    """The whole investigation of one case: isolation runs (stop rule), a load reproduction when
+    the failure passed alone and the case names a load probe, evidence collection, verdict.
+    Returns the verdict; everything is in the bundle at out_dir."""
+    from .classify import write_verdict
+    from .collectors import Context, collect
+    from .load import isolate_under_load
     case = load_case(case_path)
     node = make_node(case.node)
     with node.lock():
         bundle = open_bundle(case, out_dir, node, fresh=fresh)
-        isolate(case, bundle, node, runs=runs, progress=progress)
-    return bundle
+        if not bundle.runs:
+            isolate(case, bundle, node, runs=runs, progress=progress)
+        load_spec = next((p for p in case.probes if p["kind"] == "load"), None)
+        iso_passed = any(r.outcome == "pass" for r in bundle.runs if r.mode == "isolated")
+        want_load = under_load if under_load is not None else (load_spec is not None and iso_passed)
+        if want_load and not any(r.mode == "under-load" for r in bundle.runs):
+            spec = load_spec or {}
+            extra = {"CCCI_TIERS": spec["tiers"]} if spec.get("tiers") else None
+            isolate_under_load(case, bundle, node, runs=int(spec.get("runs", 2)), level=spec.get("level"),
+                               progress=progress, env_extra=extra)
+        vals = template_values(case, bundle.path, 0)
+        collect(Context(case=case, bundle=bundle, node=node, values=vals), case.probes, progress=progress)
+    verdict = write_verdict(bundle.path)
+    progress(f"[{case.case}] verdict: {verdict['reproducibility']} / {verdict['cause']} ({verdict['sub_cause']}) "
+             f"confidence {verdict['confidence']['value']}")
+    return verdict

@@ -48,7 +48,8 @@ def stop_stressors(client, timeout: float = 60) -> None:
         time.sleep(1)
 
 
-def isolate_under_load(case, bundle, node, runs: int | None = None, level: int | None = None, progress=print):
+def isolate_under_load(case, bundle, node, runs: int | None = None, level: int | None = None, progress=print,
+                       env_extra: dict | None = None):
     """Rerun the case beside `level` CPU burners: 'passes alone' becomes 'fails again under load'."""
     from .isolate import isolate
     client = node.docker()
@@ -57,7 +58,7 @@ def isolate_under_load(case, bundle, node, runs: int | None = None, level: int |
     load = start_stressors(client, level)
     try:
         return isolate(case, bundle, node, runs=runs or 2, mode="under-load", load=load, stop_rule="fixed",
-                       progress=progress)
+                       progress=progress, env_extra=env_extra)
     finally:
         stop_stressors(client)
         progress(f"[{case.case}] stressors removed")

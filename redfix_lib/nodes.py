@@ -55,6 +55,10 @@ class Node:
     def read_file(self, path: str) -> bytes:
         raise NotImplementedError
 
+    def capture(self, argv: list[str], timeout_s: float = 60, max_bytes: int = 8 << 20) -> tuple[int, bytes]:
+        """Run a short command, return (exit code, stdout) (bounded); for probes, not harness runs."""
+        raise NotImplementedError
+
     def docker(self):
         raise NotImplementedError
 
@@ -169,7 +173,11 @@ class LocalNode(Node):
                           log_bytes=os.path.getsize(log_path))
 
     def read_file(self, path: str) -> bytes:
-        return Path(path).read_bytes()
+        return Path(os.path.expanduser(path)).read_bytes()
+
+    def capture(self, argv, timeout_s=60, max_bytes=8 << 20):
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s)
+        return r.returncode, r.stdout[:max_bytes]
 
     def file_exists(self, path: str) -> bool:
         return os.path.exists(path)

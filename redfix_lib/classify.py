@@ -1,0 +1,307 @@
+"""The classifier: a pure function of an evidence bundle -> verdict.json.
+
+No engine, no clock, no randomness: replaying a stored bundle gives a byte-identical
+verdict. Reproducibility comes from the runs (SPRT / consecutive failures / Fisher's exact
+test isolated vs under load); the cause from independent kinds of evidence (signatures in
+failing-only log lines, static rules, test expectations, harness code, network/DNS,
+reproduction under load). One kind alone is a hint, not a verdict: the cause is `unknown`
+unless the evidence is a proof or corroborated, and never when two strong causes disagree.
+"""
+from __future__ import annotations
+
+import json
+from math import comb
+from pathlib import Path
+
+from . import __version__
+from .bundle import Bundle, atomic_write_text, load_bundle
+from .logdiff import diff as log_diff
+from .rules import RULESET_VERSION as RULES_VERSION
+from .signatures import load_catalogue
+from .stats import consecutive_failures_needed, sprt, wilson
+
+CLASSIFIER_VERSION = "classify-1"
+N_DET = consecutive_failures_needed()        # 5: rules out a <=50% flake at 95%
+CAUSE_THRESHOLD = 0.8
+
+RULE_CAUSE = {   # rule -> (sub_cause, tiers it can explain)
+    "R01": ("backup-labels-not-deployed", {"backup", "restore"}),
+    "R02": ("database-not-backed-up", {"backup", "restore"}),
+    "R03": ("missing-restore-hook", {"restore"}),
+    "R04": ("backup-path-unmounted-volume", {"backup", "restore"}),
+    "R05": ("hook-script-missing", {"backup", "restore"}),
+    "R06": ("config-version-not-bumped", {"install", "upgrade", "promote"}),
+    "R07": ("moving-image-tag", {"install", "upgrade", "promote", "custom"}),
+    "R08": ("cross-stack-alias-collision", {"install", "promote", "custom"}),
+    "R09": ("service-without-image", {"install"}),
+    "R10": ("silent-rollback", {"upgrade", "promote"}),
+    "R11": ("overlay-missing-at-older-tag", {"upgrade"}),
+    "R12": ("version-label-mismatch", {"upgrade"}),
+    "R13": ("legacy-backup-labels", {"backup", "restore"}),
+    "R14": ("read-only-config-write", {"install", "upgrade", "promote"}),
+}
+FIX = {
+    "stale-overlay-test": "scope the overlay: assert the migration only when the head IS that migration (the PR it was "
+                          "written for), or land the recipe migration; do not weaken the test elsewhere",
+    "warm-domain-collision": "harness: collision-free canonical_domain for live-warm providers (warm-canon-<r>), then enroll",
+    "cross-stack-alias-collision": "recipe: give the service a unique alias and point callers at it (no bare `app` over proxy)",
+}
+
+
+def _failed_tiers(run) -> list[str]:
+    return sorted(t.name for t in run.result.tiers if t.status in ("fail", "timeout"))
+
+
+def _reproduces(run, tier: str) -> bool:
+    if run.outcome not in ("fail", "timeout"):
+        return False
+    return tier in _failed_tiers(run) or (not tier)
+
+
+def fisher_one_sided(a_fail: int, a_n: int, b_fail: int, b_n: int) -> float:
+    """P(>= b_fail failures in group b | margins) under H0 'same rate' (hypergeometric)."""
+    k, n, N = a_fail + b_fail, b_n, a_n + b_n
+    if k == 0:
+        return 1.0
+    return sum(comb(k, x) * comb(N - k, n - x) for x in range(b_fail, min(k, n) + 1)) / comb(N, n)
+
+
+def reproducibility(b: Bundle) -> dict:
+    tier = b.case["sweep_failure"].get("tier", "")
+    iso = [r for r in b.runs if r.mode == "isolated"]
+    load = [r for r in b.runs if r.mode == "under-load"]
+    k = sum(_reproduces(r, tier) for r in iso)
+    lk = sum(_reproduces(r, tier) for r in load)
+    other = sorted({t for r in iso + load if not _reproduces(r, tier) for t in _failed_tiers(r)})
+    out = {"isolated": {"runs": len(iso), "failed": k, "rate": round(k / len(iso), 4) if iso else None,
+                        "ci95": list(wilson(k, len(iso)))},
+           "under_load": {"runs": len(load), "failed": lk, "rate": round(lk / len(load), 4) if load else None,
+                          "ci95": list(wilson(lk, len(load))),
+                          "level": (load[0].load if load else {})},
+           "sweep_failed": bool(tier), "failed_elsewhere": other,
+           "sprt": sprt([_reproduces(r, tier) for r in iso]).__dict__ if iso else None,
+           "consecutive_needed": N_DET}
+    if not iso:
+        out.update(value="unknown", confidence=0.0, how="no isolated run")
+    elif k == len(iso):
+        if k >= N_DET:
+            out.update(value="deterministic", confidence=round(1 - 0.5 ** k, 4),
+                       how=f"{k}/{k} isolated runs failed {tier}; a flake failing <=50% of runs would do that with "
+                           f"p <= 0.5^{k} = {0.5 ** k:.4f}")
+        else:
+            out.update(value="unknown", confidence=round(1 - 0.5 ** k, 4),
+                       how=f"{k}/{k} isolated failures: {N_DET} consecutive are needed for 95% (SPRT undecided)")
+    elif k > 0:
+        out.update(value="intermittent", confidence=1.0,
+                   how=f"{k}/{len(iso)} isolated runs failed (95% CI {out['isolated']['ci95']}); a pass proves it is not deterministic")
+    elif load and lk > 0:
+        # the sweep's own failure was under load too
+        p = fisher_one_sided(0, len(iso), lk + 1, len(load) + 1)
+        out.update(value="load-only", confidence=round(1 - p, 4),
+                   how=f"0/{len(iso)} isolated failures vs {lk}/{len(load)} under load (+ the sweep's failure): "
+                       f"Fisher exact one-sided p = {p:.4f}")
+    else:
+        out.update(value="not-reproduced", confidence=round(1 - 0.5 ** len(iso), 4),
+                   how=f"0/{len(iso)} isolated" + (f", 0/{len(load)} under load" if load else "") + " runs failed")
+    return out
+
+
+def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
+    """(cause, sub_cause) -> {kinds, ids, precedence, fix, proof, notes}."""
+    cat = load_catalogue()
+    sig = {s.id: s for s in cat.signatures}
+    cands: dict[tuple, dict] = {}
+
+    def add(cause, sub, kind, ev_id, precedence=50, fix="", proof=False, note=""):
+        c = cands.setdefault((cause, sub), {"kinds": set(), "ids": set(), "precedence": 0, "fix": "", "proof": False,
+                                             "notes": []})
+        c["kinds"].add(kind)
+        c["ids"].add(ev_id)
+        c["precedence"] = max(c["precedence"], precedence)
+        c["fix"] = c["fix"] or fix
+        c["proof"] = c["proof"] or proof
+        if note and note not in c["notes"]:
+            c["notes"].append(note)
+
+    failing = {r.index for r in b.runs if _reproduces(r, tier)}
+    passing = {r.index for r in b.runs if r.outcome == "pass"}
+    # signatures: lines in failing runs' logs whose signature never shows in a passing run
+    seen_pass = {s for e in b.evidence if e.kind in ("harness_log", "service_logs") and e.status == "ok"
+                 and e.data.get("run") in passing for s in e.data.get("signatures", [])}
+    for e in b.evidence:
+        if e.kind not in ("harness_log", "service_logs") or e.status != "ok" or e.data.get("run") not in failing:
+            continue
+        for m in e.data.get("matches", []):
+            s = sig.get(m["signature"])
+            if s and s.cause != "unknown" and s.id not in seen_pass:
+                add(s.cause, s.sub_cause, "signature", e.id, s.precedence, s.fix_hint,
+                    note=f"{e.source} L{m['line']}: {m['text'][:160]}")
+    for e in b.evidence:
+        if e.status != "ok":
+            continue
+        if e.kind == "static_rules" and e.data.get("label") == "tag":
+            for f in e.data.get("findings", []):
+                sub, tiers = RULE_CAUSE.get(f["rule"], (None, set()))
+                if sub and tier in tiers and f["severity"] == "error":
+                    add("recipe", sub, "static_rule", e.id, 50, f"recipe: fix {f['title']}",
+                        note=f"{f['rule']} {f['service']}: {f['message'][:160]}")
+        elif e.kind == "test_expectation" and e.data.get("stale"):
+            add("test", "stale-overlay-test", "test_expectation", e.id, 90, FIX["stale-overlay-test"], proof=True,
+                note=e.summary[:200])
+        elif e.kind == "harness_code" and e.data.get("collides_with") and tier in ("promote", ""):
+            add("harness", "warm-domain-collision", "harness_code", e.id, 95, FIX["warm-domain-collision"], proof=True,
+                note=e.summary[:200])
+        elif e.kind == "dns" and e.data.get("addresses") and not e.data.get("recipe_addresses") \
+                and any(not ("_" + b.case["recipe"]) in (s or "") for s in e.data.get("owners", {}).values()):
+            add("recipe", "cross-stack-alias-collision", "network", e.id, 60, FIX["cross-stack-alias-collision"],
+                note=e.summary[:200])
+    if repro["value"] == "load-only":
+        subs = [k[1] for k, v in cands.items() if k[0] == "load"]
+        add("load", subs[0] if subs else "resource-contention", "reproduction", "runs:under-load", 80,
+            "harness stabilisation: readiness gate / longer, smarter retry for the load-sensitive step", proof=True,
+            note=repro["how"])
+    # a load cause needs a failure that is NOT deterministic
+    if repro["value"] in ("deterministic",):
+        cands = {k: v for k, v in cands.items() if k[0] != "load"}
+    return cands
+
+
+def _strength(c: dict) -> float:
+    if c["proof"]:
+        return 0.95
+    if len(c["kinds"]) >= 2:
+        return 0.9
+    return 0.6
+
+
+def cold_verify(b: Bundle, repro: dict, chosen: tuple | None, cand: dict | None, failing_tests: list[str]) -> list[dict]:
+    case = b.case
+    src = case.get("source") or f"params/{case['case']}.yaml"
+    tier = case["sweep_failure"].get("tier", "")
+    steps = []
+    if repro["value"] == "deterministic":
+        steps.append({"how": f"redfix isolate {src} --runs {N_DET} --fresh --out /tmp/cold-{case['case']}",
+                      "expect": f"{N_DET}/{N_DET} runs fail tier {tier}" + (f" ({', '.join(failing_tests)})" if failing_tests else "")})
+    elif repro["value"] == "load-only":
+        lvl = (repro["under_load"].get("level") or {}).get("cpu_burners", "N")
+        steps.append({"how": f"redfix isolate {src} --runs 2 --fresh --out /tmp/cold-{case['case']}",
+                      "expect": f"2/2 runs pass (tier {tier} green alone)"})
+        steps.append({"how": f"redfix isolate {src} --under-load --load-level {lvl} --runs 2 --out /tmp/cold-{case['case']}",
+                      "expect": f"runs fail tier {tier}" + (f" ({', '.join(failing_tests)})" if failing_tests else "")})
+    else:
+        steps.append({"how": f"redfix isolate {src} --runs 5 --fresh", "expect": f"reproducibility: {repro['value']}"})
+    by_id = {e.id: e for e in b.evidence}
+    for ev_id in sorted(cand["ids"]) if cand else []:
+        e = by_id.get(ev_id)
+        if e is None:
+            continue
+        if e.kind == "static_rules":
+            steps.append({"how": f"git -C {e.source.split('@')[0]} show {e.data['ref']}:compose.yml | grep backupbot",
+                          "expect": "; ".join(f"{f['rule']}: {f['message'][:100]}" for f in e.data["findings"]
+                                              if RULE_CAUSE.get(f['rule'], (None, set()))[0] == chosen[1])})
+        elif e.kind == "test_expectation":
+            a = e.data["asserted"]
+            pat = "|".join(a["images"] + [f"^  {s}:" for s in a["removed_services"]])
+            steps.append({"how": f"for r in $(git -C <repo> tag) main; do git -C <repo> show $r:compose.yml | grep -cE '{pat}'; done",
+                          "expect": f"asserted {a['images']} found in no tag nor main; {a['removed_services']} still present "
+                                    f"in all (only in: {', '.join(e.data['only_in_unreleased']) or 'nowhere'})"})
+        elif e.kind == "harness_code":
+            steps.append({"how": f"python3 -c \"from harness import {e.data['call'].split('.')[0]}, {e.data['against'].split('.')[0]}; "
+                                 f"print({e.data['call']}('{e.data['arg']}'), {e.data['against']})\"  (from the harness's parent dir)",
+                          "expect": f"{e.data['value']} equals {e.data['against']}[{', '.join(map(repr, e.data['collides_with']))}]"})
+        elif e.kind == "dns":
+            steps.append({"how": f"docker run --rm --network {e.data['network']} redfix-lab/base:1 nslookup {e.data['name']}",
+                          "expect": f"only other stacks' addresses ({', '.join(f'{k}={v}' for k, v in sorted(e.data['owners'].items()))}), "
+                                    f"never {case['recipe']}'s"})
+        elif e.kind in ("harness_log", "service_logs"):
+            line = next((m["text"] for m in e.data.get("matches", []) if load_catalogue() and
+                         any(s.id == m["signature"] and (s.cause, s.sub_cause) == chosen for s in load_catalogue().signatures)), None)
+            if line:
+                steps.append({"how": f"grep -F {json.dumps(line.split('Z ', 1)[-1][:80])} {e.artifact or e.source}",
+                              "expect": "the line is present (failing runs only)"})
+    # keep it readable: at most one step per kind beyond the reruns
+    seen, out = set(), []
+    for s in steps:
+        key = s["how"].split()[0] + s["how"][:30]
+        if key not in seen:
+            seen.add(key)
+            out.append(s)
+    return out[:6]
+
+
+def classify(b: Bundle) -> dict:
+    case = b.case
+    tier = case["sweep_failure"].get("tier", "")
+    repro = reproducibility(b)
+    cands = _candidates(b, repro, tier)
+    ranked = sorted(cands.items(), key=lambda kv: (-_strength(kv[1]), -len(kv[1]["kinds"]), -kv[1]["precedence"], kv[0]))
+    chosen, cand, cause_conf, why = None, None, 0.0, ""
+    if ranked:
+        top_key, top = ranked[0]
+        s = _strength(top)
+        rivals = [k for k, v in ranked[1:] if k[0] != top_key[0] and _strength(v) >= CAUSE_THRESHOLD]
+        if s < CAUSE_THRESHOLD:
+            why = (f"weak: only {', '.join(sorted(top['kinds']))} points at {top_key[0]}/{top_key[1]}; "
+                   "a single kind of evidence is a hint, not a verdict")
+        elif rivals:
+            why = f"contradictory: {top_key} and {rivals[0]} are both strongly supported"
+        elif repro["value"] in ("not-reproduced", "unknown") and not top["proof"]:
+            why = f"{top_key[0]}/{top_key[1]} is suggested but the failure was not reproduced"
+        else:
+            chosen, cand, cause_conf = top_key, top, s
+            why = ("proof: " if top["proof"] else "corroborated: ") + ", ".join(sorted(top["kinds"]))
+    else:
+        why = "no evidence points at a cause"
+    failing_runs = [r for r in b.runs if _reproduces(r, tier)]
+    failing_tests = sorted({t.name for r in failing_runs for tr in r.result.tiers if tr.name == tier
+                            for t in tr.tests if t.status == "fail"})
+    messages = sorted({t.message.splitlines()[0][:300] for r in failing_runs for tr in r.result.tiers if tr.name == tier
+                       for t in tr.tests if t.status == "fail" and t.message})
+    flake = {"deterministic": "genuine", "intermittent": "flake", "load-only": "flake",
+             "not-reproduced": "flake?", "unknown": "unknown"}[repro["value"]]
+    if chosen and chosen[0] == "harness" and repro["value"] == "deterministic":
+        flake = "genuine"
+    conf = round(min(repro["confidence"], cause_conf) if chosen else 0.0, 4)
+    logs = lambda idx: [b.path / r.log for r in b.runs if r.index in idx]  # noqa: E731
+    ld = log_diff(logs({r.index for r in failing_runs}), logs({r.index for r in b.runs if r.outcome == "pass"}), top=10)
+    verdict = {
+        "case": case["case"],
+        "recipe": case["recipe"],
+        "ref": case["ref"],
+        "sweep_failure": case["sweep_failure"],
+        "reproducibility": repro["value"],
+        "flake_or_genuine": flake,
+        "cause": chosen[0] if chosen else "unknown",
+        "sub_cause": chosen[1] if chosen else None,
+        "confidence": {"value": conf,
+                       "how": f"min(reproducibility {repro['confidence']} [{repro['how']}], cause {cause_conf} [{why}])"},
+        "cause_reasoning": why,
+        "candidates": [{"cause": k[0], "sub_cause": k[1], "strength": _strength(v), "kinds": sorted(v["kinds"]),
+                        "evidence": sorted(v["ids"]), "notes": v["notes"][:3]} for k, v in ranked],
+        "failing_tier": tier if failing_runs else None,
+        "failing_tests": failing_tests,
+        "failure_messages": messages[:5],
+        "evidence_cited": sorted(cand["ids"]) if cand else [],
+        "fix_approach": (cand["fix"] if cand else "investigate further: " + why),
+        "fix_ref": (case.get("lab") or {}).get("fix_ref"),
+        "cold_verify": cold_verify(b, repro, chosen, cand, failing_tests),
+        "runs": {"isolated": repro["isolated"], "under_load": repro["under_load"], "total": len(b.runs),
+                 "failed_elsewhere": repro["failed_elsewhere"], "sprt": repro["sprt"],
+                 "consecutive_failures_needed_for_deterministic": N_DET},
+        "log_diff": ld,
+        "node_clean": next((e.data for e in b.evidence if e.kind == "node_clean" and e.status == "ok"), None),
+        "ruleset_version": f"{CLASSIFIER_VERSION}+signatures-v{load_catalogue().version}+{RULES_VERSION}",
+        "redfix_version": __version__,
+    }
+    return verdict
+
+
+def verdict_json(b: Bundle) -> str:
+    return json.dumps(classify(b), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_verdict(bundle_path) -> dict:
+    b = load_bundle(bundle_path)
+    text = verdict_json(b)
+    atomic_write_text(Path(b.path) / "verdict.json", text)
+    return json.loads(text)

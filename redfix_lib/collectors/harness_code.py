@@ -1,0 +1,51 @@
+"""Harness-code probe: evaluate a named function or value of the harness ON THE NODE (a fixed
+python snippet; names and arguments are argv, never code) and compare with another value."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ..bundle import EvidenceItem
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+SNIPPET = r"""
+import importlib, json, os, sys
+hdir, call, arg, against = sys.argv[1:5]
+sys.path.insert(0, os.path.dirname(hdir.rstrip('/')))
+pkg = os.path.basename(hdir.rstrip('/'))
+def get(dotted):
+    mod, name = dotted.split('.', 1)
+    m = importlib.import_module(pkg + '.' + mod)
+    return getattr(m, name), m.__file__
+fn, f1 = get(call)
+val = fn(arg) if callable(fn) else fn
+other, f2 = get(against)
+print(json.dumps({'value': val, 'against': other, 'files': [f1, f2]}, default=str))
+"""
+
+
+def collect(cx, spec) -> list[EvidenceItem]:
+    call, against, arg = spec["call"], spec["against"], str(spec.get("arg", cx.case.recipe))
+    for n in (call, against):
+        if not NAME_RE.match(n):
+            raise ValueError(f"harness_code: {n!r} must be module.name")
+    py = spec.get("python", "python3") if cx.node.__class__.__name__ != "LocalNode" else __import__("sys").executable
+    code, out = cx.node.capture([py, "-c", SNIPPET, cx.harness_dir, call, arg, against], timeout_s=60)
+    if code != 0:
+        raise RuntimeError(f"harness code probe exited {code}")
+    d = json.loads(out.decode())
+    val, other = d["value"], d["against"]
+    if isinstance(other, dict):
+        hits = sorted(k for k, v in other.items() if v == val)
+    elif isinstance(other, (list, tuple)):
+        hits = [str(i) for i, v in enumerate(other) if v == val]
+    else:
+        hits = ["<value>"] if other == val else []
+    return [EvidenceItem(
+        id=f"harness_code:{call}({arg})~{against}", kind="harness_code", source=", ".join(d["files"]), status="ok",
+        summary=(f"{call}({arg!r}) = {val!r}; " + (f"EQUALS {against}[{', '.join(map(repr, hits))}]" if hits
+                                                  else f"differs from every value of {against}")),
+        excerpt=f"{call}({arg!r}) -> {val!r}\n{against} -> {json.dumps(other, sort_keys=True)}",
+        data={"call": call, "arg": arg, "value": val, "against": against, "against_value": other,
+              "collides_with": hits})]
