@@ -219,10 +219,10 @@ def cold_verify(b: Bundle, repro: dict, chosen: tuple | None, cand: dict | None,
             if line:
                 steps.append({"how": f"grep -F {json.dumps(line.split('Z ', 1)[-1][:80])} {e.artifact or e.source}",
                               "expect": "the line is present (failing runs only)"})
-    # keep it readable: at most one step per kind beyond the reruns
+    # keep it readable: the reruns, then at most one step per kind of evidence
     seen, out = set(), []
     for s in steps:
-        key = s["how"].split()[0] + s["how"][:30]
+        key = s["how"] if s["how"].startswith("redfix ") else s["how"].split()[0]
         if key not in seen:
             seen.add(key)
             out.append(s)

@@ -92,7 +92,7 @@ def cmd_classify(args) -> int:
 def cmd_batch(args) -> int:
     from .batch import run_batch
     rc = run_batch(args.params or ["params/lab"], date=args.date, force=args.force, out_root=args.out_root,
-                   live=not args.replay)
+                   live=not args.replay, sweep=args.sweep)
     return rc
 
 
@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true")
     b.add_argument("--replay", action="store_true", help="replay stored bundles instead of running")
     b.add_argument("--out-root", default="outputs")
+    b.add_argument("--sweep", default=None, help="sweep.json: only the cases whose recipe failed in that sweep")
     b.set_defaults(fn=cmd_batch)
     v = sub.add_parser("verify", help="run a fix ref in isolation and compare with the failing runs")
     v.add_argument("case")

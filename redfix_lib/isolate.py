@@ -183,3 +183,20 @@ def investigate(case_path, out_dir, *, runs: int | None = None, fresh: bool = Fa
     progress(f"[{case.case}] verdict: {verdict['reproducibility']} / {verdict['cause']} ({verdict['sub_cause']}) "
              f"confidence {verdict['confidence']['value']}")
     return verdict
+
+
+def investigate_or_replay(case: str = "", mode: str = "replay", bundle_dir: str = ".", runs: int | None = None,
+                          under_load: bool | None = None, fresh: bool = False, progress=print):
+    """What a notebook calls: live -> run the investigation now; replay -> re-classify the stored
+    bundle (byte-identical verdict). Returns (bundle, verdict)."""
+    from .classify import write_verdict
+    if mode not in ("live", "replay"):
+        from .errors import ParamsError
+        raise ParamsError([("<notebook parameters>", "mode", f"must be 'live' or 'replay', got {mode!r}")])
+    if mode == "live":
+        if not case:
+            from .errors import ParamsError
+            raise ParamsError([("<notebook parameters>", "case", "a case file is needed in live mode")])
+        investigate(case, bundle_dir, runs=runs, fresh=fresh, under_load=under_load, progress=progress)
+    verdict = write_verdict(bundle_dir)
+    return load_bundle(bundle_dir), verdict

@@ -73,4 +73,4 @@ def stop_decision(outcomes: list[bool], rule: str, min_runs: int, max_runs: int)
     s = sprt(outcomes)
     if s.decision == "continue":
         return False, f"SPRT undecided after {n} runs (llr {s.llr:+.3f}, bounds {LOWER:+.3f}/{UPPER:+.3f})"
-    return True, f"SPRT decided '{s.decision}' after {s.n} runs (llr {s.llr:+.3f})"
+    return True, f"SPRT decided '{s.decision}' at run {s.n} (llr {s.llr:+.3f}); {n} run(s) done (min {min_runs})"

@@ -1,0 +1,86 @@
+"""`redfix batch`: the investigation notebook once per case with papermill's Python API into
+outputs/<date>/<case>.ipynb beside the case's bundle and verdict.json; resumable; one failing
+case never stops the others; then the summary notebook writes STATUS.md + STATUS.html."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from .bundle import atomic_write_json
+from .errors import EXIT_OK
+from .params import find_case_files, load_cases
+
+ROOT = Path(__file__).resolve().parent.parent
+NB_DIR = ROOT / "notebooks"
+CASE_TIMEOUT_S = 3600
+
+
+def _status_of(exc: BaseException) -> str:
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return "timeout"
+    if "DeadKernel" in name or "kernel died" in str(exc).lower():
+        return "dead-kernel"
+    if name == "PapermillExecutionError":
+        return "notebook-error"
+    return "error"
+
+
+def run_notebook(nb_in: Path, nb_out: Path, params: dict, cwd: Path, timeout: float | None = None) -> None:
+    import papermill as pm
+    pm.execute_notebook(str(nb_in), str(nb_out), parameters=params, cwd=str(cwd), kernel_name="python3",
+                        progress_bar=False, log_output=False, report_mode=False,
+                        execution_timeout=timeout, request_save_on_cull=False)
+
+
+def run_batch(params_paths: list[str], date: str | None = None, force: bool = False, out_root: str = "outputs",
+              live: bool = True, sweep: str | None = None, progress=print) -> int:
+    cases = load_cases(params_paths)       # validates everything before anything runs
+    if sweep:
+        rep = json.loads(Path(sweep).read_text())
+        failed = {n for n, e in rep["recipes"].items() if e["status"] != "pass"}
+        cases = [c for c in cases if c.recipe in failed]
+        progress(f"[batch] sweep {sweep}: {len(failed)} failure(s) -> {len(cases)} case(s)")
+    date = date or time.strftime("%Y-%m-%d", time.gmtime())
+    day = Path(out_root) / date
+    day.mkdir(parents=True, exist_ok=True)
+    man_path = day / "manifest.json"
+    manifest = json.loads(man_path.read_text()) if man_path.exists() else {"date": date, "cases": {}}
+    for i, c in enumerate(cases, 1):
+        nb_out = day / f"{c.case}.ipynb"
+        prev = manifest["cases"].get(c.case, {})
+        if not force and prev.get("status") == "ok" and (day / c.case / "verdict.json").exists() and nb_out.exists():
+            progress(f"[batch {i}/{len(cases)}] {c.case}: done already (skip; --force to rerun)")
+            continue
+        progress(f"[batch {i}/{len(cases)}] {c.case}: running {'live' if live else 'replay'} ...")
+        t0 = time.monotonic()
+        entry = {"case": c.case, "source": c.source, "notebook": nb_out.name, "bundle": c.case}
+        try:
+            run_notebook(NB_DIR / "investigate.ipynb", nb_out,
+                         {"case": str(Path(c.source).resolve()), "mode": "live" if live else "replay",
+                          "bundle_dir": c.case, "fresh": bool(force)}, cwd=day, timeout=CASE_TIMEOUT_S)
+            entry["status"] = "ok"
+        except Exception as e:  # noqa: BLE001 - one failing case does not stop the others
+            entry["status"] = _status_of(e)
+            entry["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[-1][:300] if str(e).strip() else ''}"
+        entry["wall_s"] = round(time.monotonic() - t0, 1)
+        vf = day / c.case / "verdict.json"
+        if vf.exists():
+            v = json.loads(vf.read_text())
+            entry["verdict"] = {k: v[k] for k in ("reproducibility", "cause", "sub_cause")}
+        manifest["cases"][c.case] = entry
+        atomic_write_json(man_path, manifest)
+        progress(f"[batch {i}/{len(cases)}] {c.case}: {entry['status']} in {entry['wall_s']}s"
+                 + (f" -> {entry['verdict']}" if "verdict" in entry else f" ({entry.get('error', '')})"))
+    progress("[batch] summary ...")
+    try:
+        run_notebook(NB_DIR / "summary.ipynb", day / "summary.ipynb", {"outputs_dir": "."}, cwd=day, timeout=600)
+        manifest["summary"] = "ok"
+    except Exception as e:  # noqa: BLE001
+        manifest["summary"] = f"{_status_of(e)}: {type(e).__name__}"
+    atomic_write_json(man_path, manifest)
+    progress(f"[batch] STATUS.md: {day / 'STATUS.md'}\n[batch] STATUS.html: {day / 'STATUS.html'}\n"
+             f"[batch] notebooks: {day}/*.ipynb  manifest: {man_path}")
+    bad = [k for k, e in manifest["cases"].items() if e.get("status") != "ok"]
+    return EXIT_OK if not bad and manifest["summary"] == "ok" else 1

@@ -1,0 +1,136 @@
+"""Every collector on real engine objects (a small stack deployed here, the lab's repos and
+harness), including the 'unavailable' path."""
+import json
+import secrets
+import time
+from pathlib import Path
+
+import pytest
+
+from redfix_lib.bundle import Bundle, RunRecord
+from redfix_lib.collectors import Context, collect
+from redfix_lib.isolate import template_values
+from redfix_lib.lab import engine as lab_engine, lab_home
+from redfix_lib.lab.harness import lifecycle
+from redfix_lib.nodes import LocalNode
+from redfix_lib.params import load_case
+from redfix_lib.results import HarnessResult, TierResult
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.engine
+
+COMPOSE = """
+version: "3.8"
+services:
+  app:
+    image: redfix-lab/base:1
+    stop_grace_period: 1s
+    command: ["sh", "-c", "mkdir -p /www && echo hello > /www/index.html && echo 'sh: cannot create /etc/x.ini: Read-only file system' && exec httpd -f -p 80 -h /www"]
+    networks: [proxy]
+    ports:
+      - target: 80
+        mode: host
+networks:
+  proxy:
+    external: true
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(engine, tmp_path_factory):
+    lab_engine.lab_up()
+    d = tmp_path_factory.mktemp("stack")
+    (d / "compose.yml").write_text(COMPOSE)
+    name = f"coll-{secrets.token_hex(3)}_lab_redfix_test"
+    lifecycle.deploy(name, d, {"STACK_NAME": name})
+    ok, detail = lifecycle.wait_converged(engine, name, 60)
+    assert ok, detail
+    yield name
+    lifecycle.teardown(engine, [name])
+
+
+def ctx_for(tmp_path, case_file, runs=()):
+    case = load_case(ROOT / "params" / "lab" / case_file)
+    b = Bundle(path=tmp_path / "b", case=case.to_dict(), runs=list(runs))
+    b.save()
+    return Context(case=case, bundle=b, node=LocalNode("t"), values=template_values(case, b.path, 0))
+
+
+def by_kind(items, kind):
+    return [i for i in items if i.kind == kind]
+
+
+def test_network_aliases_and_dns_see_cross_stack_holders(tmp_path, stack, engine):
+    cx = ctx_for(tmp_path, "bluesky-pds.yaml")
+    items = collect(cx, [{"kind": "network_aliases", "network": "proxy", "name": "app"},
+                         {"kind": "dns", "network": "proxy", "name": "app"}], progress=lambda m: None)
+    al = by_kind(items, "network_aliases")[0]
+    services = {h["service"] for h in al.data["holders"]}
+    assert f"{stack}_app" in services and "warm-keycloak_lab_redfix_test_app" in services
+    dns = by_kind(items, "dns")[0]
+    assert dns.status == "ok" and dns.data["addresses"]
+    assert set(dns.data["addresses"]) <= set(dns.data["owners"])          # every answer is an `app` holder
+    assert dns.data["recipe_addresses"] == []                             # none is bluesky's
+    assert (cx.bundle.path / dns.artifact).is_file()
+
+
+def test_http_probe_status_and_zero(tmp_path, stack, engine):
+    port = lifecycle.host_port(engine, stack, "app", 80)
+    cx = ctx_for(tmp_path, "bluesky-pds.yaml")
+    items = collect(cx, [{"kind": "http", "url": f"http://127.0.0.1:{port}/index.html"},
+                         {"kind": "http", "url": "http://127.0.0.1:1/xrpc/_health", "tries": 2}], progress=lambda m: None)
+    got = {i.source: i.data["status"] for i in by_kind(items, "http")}
+    assert got[f"http://127.0.0.1:{port}/index.html"] == 200
+    assert got["http://127.0.0.1:1/xrpc/_health"] == 0
+
+
+def test_service_logs_and_task_history_from_saved_run(tmp_path, stack, engine):
+    rd = tmp_path / "b" / "runs" / "001"
+    lifecycle.dump_logs(engine, stack, rd / "services" / "cold")
+    (rd / "harness.log").write_text("tier install: pass\n")
+    run = RunRecord(index=1, mode="isolated", started="", wall_s=1, exit_code=1, proc_status="exited", outcome="fail",
+                    result=HarnessResult("exit_code", [TierResult("run", "fail")]), log="runs/001/harness.log")
+    cx = ctx_for(tmp_path, "gitea.yaml", runs=[run])
+    items = collect(cx, [{"kind": "service_logs"}, {"kind": "task_history"}], progress=lambda m: None)
+    logs = by_kind(items, "service_logs")
+    assert any("read-only-config-write" in i.data["signatures"] for i in logs)
+    th = by_kind(items, "task_history")[0]
+    assert th.status == "ok" and th.data["failed_per_service"] == {}
+
+
+def test_node_clean_sees_leftover_stack(tmp_path, stack):
+    cx = ctx_for(tmp_path, "gitea.yaml")
+    it = collect(cx, [{"kind": "node_clean"}], progress=lambda m: None)[-1]
+    assert it.data["clean"] is False and stack in it.data["left"]["stacks"]
+
+
+def test_static_rules_expectations_harness_code_canonical(tmp_path, stack):
+    cx = ctx_for(tmp_path, "mattermost-lts.yaml")
+    items = collect(cx, [{"kind": "static_rules", "compare_recipe": "immich"}], progress=lambda m: None)
+    st = {i.data["label"]: {f["rule"] for f in i.data["findings"]} for i in by_kind(items, "static_rules")}
+    assert "R03" in st["tag"] and "R03" not in st["contrast"]
+    cx = ctx_for(tmp_path / "d", "discourse.yaml")
+    te = collect(cx, [{"kind": "test_expectation", "test": "tests/test_upgrade.py"}], progress=lambda m: None)[-1]
+    assert te.data["stale"] is True and te.data["only_in_unreleased"] == ["discourse-official-image"]
+    assert te.data["asserted"] == {"images": ["redfix-lab/discourse:3.5.3"], "removed_services": ["sidekiq"]}
+    cx = ctx_for(tmp_path / "k", "keycloak.yaml")
+    hc = collect(cx, [{"kind": "harness_code", "call": "canonical.canonical_domain", "arg": "keycloak",
+                       "against": "warm.WARM_DOMAINS"}], progress=lambda m: None)[-1]
+    assert hc.data["collides_with"] == ["keycloak"]
+    warm = lab_home() / "ci-warm" / "keycloak"
+    warm.mkdir(parents=True, exist_ok=True)
+    (warm / "canonical.json").write_text(json.dumps({"version": "10.1.0+26.0.5",
+                                                     "timestamp": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())}))
+    try:
+        cs = collect(cx, [{"kind": "canonical_state"}], progress=lambda m: None)[-1]
+        assert cs.data["written_today"] is True and "WRITTEN TODAY" in cs.summary
+    finally:
+        (warm / "canonical.json").unlink()
+
+
+def test_collector_failure_degrades_to_unavailable(tmp_path, stack):
+    cx = ctx_for(tmp_path, "bluesky-pds.yaml")
+    items = collect(cx, [{"kind": "dns", "network": "no-such-network-x", "name": "app"},
+                         {"kind": "task_history"}], progress=lambda m: None)
+    assert [i.status for i in items if i.kind in ("dns", "task_history")] == ["unavailable", "unavailable"]
+    assert all(i.summary.startswith("unavailable:") for i in items if i.status == "unavailable")
