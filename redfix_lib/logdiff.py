@@ -41,8 +41,8 @@ def line_set(path: Path) -> set[str]:
 
 
 def diff(failing: list[Path], passing: list[Path], top: int = 20) -> list[dict]:
-    if not failing:
-        return []
+    if not failing or not passing:
+        return []          # nothing to contrast with: every line would "differ"
     seen_pass: set[str] = set()
     for p in passing:
         seen_pass |= line_set(p)

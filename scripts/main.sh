@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The main job, end to end on the embedded lab: set up, lab up, the canon sweep, then the
-# investigation of every failure the sweep found. Prints where the outputs are.
+# The main job, end to end on the embedded lab: set up, lab up, the canon sweep, then every
+# failure the sweep found investigated by the notebook (papermill batch) and the summary
+# (STATUS.md + STATUS.html). Prints where everything is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+day=$(date -u +%F)
 .venv/bin/redfix lab up
-.venv/bin/redfix lab sweep
-if .venv/bin/redfix batch --help >/dev/null 2>&1 && [ -d notebooks ] && [ -f notebooks/investigate.ipynb ]; then
-  .venv/bin/redfix batch params/lab
-else
-  for c in params/lab/*.yaml; do .venv/bin/redfix isolate "$c" --classify || true; done
-fi
-echo "outputs: $(pwd)/outputs/$(date -u +%F)/"
+.venv/bin/redfix lab sweep --out "outputs/$day/sweep"
+.venv/bin/redfix batch params/lab --sweep "outputs/$day/sweep/sweep.json" --date "$day"
+echo
+echo "sweep report : $(pwd)/outputs/$day/sweep/sweep.md"
+echo "STATUS.md    : $(pwd)/outputs/$day/STATUS.md"
+echo "STATUS.html  : $(pwd)/outputs/$day/STATUS.html"
+echo "notebooks    : $(pwd)/outputs/$day/*.ipynb"

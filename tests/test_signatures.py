@@ -55,3 +55,28 @@ def test_explain_log_cli(tmp_path):
     d = json.loads(r.stdout)
     assert d["cause_hint"] == {"cause": "harness", "sub_cause": "warm-domain-collision", "signature": "warm-domain-collision"}
     assert d["matches"][0]["line"] == 2
+
+
+@pytest.mark.parametrize("sig", CAT.signatures, ids=lambda s: s.id)
+def test_every_example_contains_a_prefilter_literal(sig):
+    for ex in sig.examples:
+        assert any(l in ex.lower() for l in sig.literals), (sig.id, ex)
+
+
+def test_lines_without_newline_at_end_and_no_newline_file():
+    assert [h.line_no for h in scan(io.BytesIO(b"a\nno space left on device"))] == [2]
+    assert [h.line_no for h in scan(io.BytesIO(b"no space left on device"))] == [1]
+
+
+def test_scan_file_grep_path_equals_pure_scan(tmp_path):
+    from redfix_lib.signatures import scan_file
+    lines = [b"noise %d" % i for i in range(3000)]
+    lines[10] = b"FATA deploy timed out"
+    lines[2500] = b"sh: can't create /etc/gitea/app.ini: READ-ONLY FILE SYSTEM"
+    lines[2999] = b"no space left on device"
+    data = b"\n".join(lines)              # no newline at the end
+    f = tmp_path / "x.log"
+    f.write_bytes(data)
+    a = [(h.signature, h.line_no, h.line) for h in scan_file(str(f))]
+    b = [(h.signature, h.line_no, h.line) for h in scan(io.BytesIO(data))]
+    assert a == b and [x[1] for x in a] == [11, 2501, 3000]

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..bundle import EvidenceItem
-from ..signatures import explain_hits, scan
+from ..signatures import explain_hits, scan_file
 
 
 def _scan_file(path: Path):
-    with open(path, "rb") as f:
-        return explain_hits(scan(f))
+    return explain_hits(scan_file(str(path)))
 
 
 def collect(cx, spec) -> list[EvidenceItem]:
