@@ -34,8 +34,66 @@ def run_notebook(nb_in: Path, nb_out: Path, params: dict, cwd: Path, timeout: fl
                         execution_timeout=timeout, request_save_on_cull=False)
 
 
+def _run_case(c, day: Path, live: bool, force: bool, node: str | None) -> dict:
+    nb_out = day / f"{c.case}.ipynb"
+    t0 = time.monotonic()
+    entry = {"case": c.case, "source": c.source, "notebook": nb_out.name, "bundle": c.case}
+    if node:
+        entry["node"] = node
+    params = {"case": str(Path(c.source).resolve()), "mode": "live" if live else "replay",
+              "bundle_dir": c.case, "fresh": bool(force)}
+    if node:
+        params["node"] = node
+    try:
+        run_notebook(NB_DIR / "investigate.ipynb", nb_out, params, cwd=day, timeout=CASE_TIMEOUT_S)
+        entry["status"] = "ok"
+    except Exception as e:  # noqa: BLE001 - one failing case does not stop the others
+        entry["status"] = "node-unreachable" if getattr(e, "ename", "") == "NodeUnreachable" else _status_of(e)
+        entry["error"] = f"{getattr(e, 'ename', type(e).__name__)}: " + \
+            (str(getattr(e, "evalue", "") or e).strip().splitlines() or [""])[-1][:300]
+    entry["wall_s"] = round(time.monotonic() - t0, 1)
+    vf = day / c.case / "verdict.json"
+    if vf.exists() and entry["status"] == "ok":
+        v = json.loads(vf.read_text())
+        entry["verdict"] = {k: v[k] for k in ("reproducibility", "cause", "sub_cause")}
+    return entry
+
+
+def _pool(cases, day, live, force, nodes, progress, record):
+    """One case per node at a time, never two on one node; an unreachable node takes no more."""
+    import queue
+    import threading
+    todo: "queue.Queue" = queue.Queue()
+    for c in cases:
+        todo.put(c)
+    lock = threading.Lock()
+
+    def worker(node):
+        while True:
+            try:
+                c = todo.get_nowait()
+            except queue.Empty:
+                return
+            progress(f"[batch] {c.case} on node {node} ...")
+            entry = _run_case(c, day, live, force, node)
+            with lock:
+                record(c, entry)
+            progress(f"[batch] {c.case} on {node}: {entry['status']} in {entry['wall_s']}s")
+            if entry["status"] == "node-unreachable":
+                progress(f"[batch] node {node} is unreachable: it takes no more cases")
+                return
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    while not todo.empty():
+        c = todo.get_nowait()
+        record(c, {"case": c.case, "source": c.source, "status": "not-run", "error": "no reachable node left"})
+
+
 def run_batch(params_paths: list[str], date: str | None = None, force: bool = False, out_root: str = "outputs",
-              live: bool = True, sweep: str | None = None, progress=print) -> int:
+              live: bool = True, sweep: str | None = None, progress=print, nodes: list[str] | None = None) -> int:
     cases = load_cases(params_paths)       # validates everything before anything runs
     if sweep:
         rep = json.loads(Path(sweep).read_text())
@@ -47,32 +105,27 @@ def run_batch(params_paths: list[str], date: str | None = None, force: bool = Fa
     day.mkdir(parents=True, exist_ok=True)
     man_path = day / "manifest.json"
     manifest = json.loads(man_path.read_text()) if man_path.exists() else {"date": date, "cases": {}}
-    for i, c in enumerate(cases, 1):
-        nb_out = day / f"{c.case}.ipynb"
-        prev = manifest["cases"].get(c.case, {})
-        if not force and prev.get("status") == "ok" and (day / c.case / "verdict.json").exists() and nb_out.exists():
-            progress(f"[batch {i}/{len(cases)}] {c.case}: done already (skip; --force to rerun)")
-            continue
-        progress(f"[batch {i}/{len(cases)}] {c.case}: running {'live' if live else 'replay'} ...")
-        t0 = time.monotonic()
-        entry = {"case": c.case, "source": c.source, "notebook": nb_out.name, "bundle": c.case}
-        try:
-            run_notebook(NB_DIR / "investigate.ipynb", nb_out,
-                         {"case": str(Path(c.source).resolve()), "mode": "live" if live else "replay",
-                          "bundle_dir": c.case, "fresh": bool(force)}, cwd=day, timeout=CASE_TIMEOUT_S)
-            entry["status"] = "ok"
-        except Exception as e:  # noqa: BLE001 - one failing case does not stop the others
-            entry["status"] = _status_of(e)
-            entry["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[-1][:300] if str(e).strip() else ''}"
-        entry["wall_s"] = round(time.monotonic() - t0, 1)
-        vf = day / c.case / "verdict.json"
-        if vf.exists():
-            v = json.loads(vf.read_text())
-            entry["verdict"] = {k: v[k] for k in ("reproducibility", "cause", "sub_cause")}
+    def record(c, entry):
         manifest["cases"][c.case] = entry
         atomic_write_json(man_path, manifest)
-        progress(f"[batch {i}/{len(cases)}] {c.case}: {entry['status']} in {entry['wall_s']}s"
-                 + (f" -> {entry['verdict']}" if "verdict" in entry else f" ({entry.get('error', '')})"))
+
+    pending = []
+    for i, c in enumerate(cases, 1):
+        prev = manifest["cases"].get(c.case, {})
+        if not force and prev.get("status") == "ok" and (day / c.case / "verdict.json").exists() \
+                and (day / f"{c.case}.ipynb").exists():
+            progress(f"[batch {i}/{len(cases)}] {c.case}: done already (skip; --force to rerun)")
+        else:
+            pending.append(c)
+    if nodes:
+        _pool(pending, day, live, force, nodes, progress, record)
+    else:
+        for i, c in enumerate(pending, 1):
+            progress(f"[batch {i}/{len(pending)}] {c.case}: running {'live' if live else 'replay'} ...")
+            entry = _run_case(c, day, live, force, None)
+            record(c, entry)
+            progress(f"[batch {i}/{len(pending)}] {c.case}: {entry['status']} in {entry['wall_s']}s"
+                     + (f" -> {entry['verdict']}" if "verdict" in entry else f" ({entry.get('error', '')})"))
     progress("[batch] summary ...")
     try:
         run_notebook(NB_DIR / "summary.ipynb", day / "summary.ipynb", {"outputs_dir": "."}, cwd=day, timeout=600)

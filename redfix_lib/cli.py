@@ -54,9 +54,23 @@ def cmd_investigate(args) -> int:
     from .params import load_case
     case = load_case(args.case)
     v = investigate(args.case, _out_dir(args, case), runs=args.runs, fresh=args.fresh,
-                    under_load=True if args.under_load else None)
+                    under_load=True if args.under_load else None, node_host=args.node)
     print(json.dumps({k: v[k] for k in ("case", "reproducibility", "flake_or_genuine", "cause", "sub_cause",
                                         "confidence")}, indent=2))
+    return EXIT_OK
+
+
+def cmd_collect(args) -> int:
+    from .collectors import Context, collect
+    from .isolate import open_bundle, template_values
+    from .nodes import make_node
+    from .params import load_case
+    case = load_case(args.case)
+    node = make_node(case.node)
+    with node.lock():
+        bundle = open_bundle(case, _out_dir(args, case), node)
+        collect(Context(case=case, bundle=bundle, node=node, values=template_values(case, bundle.path, 0)), case.probes)
+    print(f"bundle: {bundle.path / 'bundle.json'} ({len(bundle.evidence)} evidence items)")
     return EXIT_OK
 
 
@@ -92,7 +106,8 @@ def cmd_classify(args) -> int:
 def cmd_batch(args) -> int:
     from .batch import run_batch
     rc = run_batch(args.params or ["params/lab"], date=args.date, force=args.force, out_root=args.out_root,
-                   live=not args.replay, sweep=args.sweep)
+                   live=not args.replay, sweep=args.sweep,
+                   nodes=[n for n in (args.nodes or "").split(",") if n] or None)
     return rc
 
 
@@ -124,7 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--out", default=None)
     inv.add_argument("--fresh", action="store_true")
     inv.add_argument("--under-load", action="store_true", help="always add under-load reruns")
+    inv.add_argument("--node", default=None, help="ssh host (an alias from ~/.ssh/config) for ssh cases")
     inv.set_defaults(fn=cmd_investigate)
+    co = sub.add_parser("collect", help="(re)collect a case's evidence into its bundle, no runs")
+    co.add_argument("case")
+    co.add_argument("--out", default=None)
+    co.set_defaults(fn=cmd_collect)
     lab = sub.add_parser("lab", help="the embedded local Docker Swarm lab")
     ls = lab.add_subparsers(dest="lab_cmd", required=True)
     ls.add_parser("up")
@@ -147,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true")
     b.add_argument("--replay", action="store_true", help="replay stored bundles instead of running")
     b.add_argument("--out-root", default="outputs")
+    b.add_argument("--nodes", default=None, help="comma-separated ssh hosts: cases run in parallel, one per node")
     b.add_argument("--sweep", default=None, help="sweep.json: only the cases whose recipe failed in that sweep")
     b.set_defaults(fn=cmd_batch)
     v = sub.add_parser("verify", help="run a fix ref in isolation and compare with the failing runs")

@@ -97,7 +97,19 @@ def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", 
     raw_log.unlink()
     artifacts = []
     rj = expand(h.results_json, vals) if h.results_json else None
-    junits = junit_files_for(expand(h.junit_glob, vals) if h.junit_glob else None)
+    if node.is_local:
+        junits = junit_files_for(expand(h.junit_glob, vals) if h.junit_glob else None)
+    else:   # harness outputs live on the node: fetch them into the run folder
+        junits = []
+        for remote in (node.glob(expand(h.junit_glob, vals)) if h.junit_glob else []):
+            (rd / Path(remote).name).write_bytes(node.read_file(remote))
+            junits.append(str(rd / Path(remote).name))
+        if rj:
+            try:
+                (rd / "results.json").write_bytes(node.read_file(rj))
+                rj = str(rd / "results.json")
+            except FileNotFoundError:
+                rj = None
     # keep copies of harness outputs that live outside the run folder
     if rj and os.path.isfile(rj) and Path(rj).parent != rd:
         shutil.copy2(rj, rd / "results.json")
@@ -156,7 +168,7 @@ def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, 
 
 
 def investigate(case_path, out_dir, *, runs: int | None = None, fresh: bool = False, under_load: bool | None = None,
-                progress: Callable[[str], None] = print) -> dict:
+                progress: Callable[[str], None] = print, node_host: str | None = None) -> dict:
     """The whole investigation of one case: isolation runs (stop rule), a load reproduction when
     the failure passed alone and the case names a load probe, evidence collection, verdict.
     Returns the verdict; everything is in the bundle at out_dir."""
@@ -164,7 +176,7 @@ def investigate(case_path, out_dir, *, runs: int | None = None, fresh: bool = Fa
     from .collectors import Context, collect
     from .load import isolate_under_load
     case = load_case(case_path)
-    node = make_node(case.node)
+    node = make_node(case.node, node_host)
     with node.lock():
         bundle = open_bundle(case, out_dir, node, fresh=fresh)
         if not bundle.runs:
@@ -186,7 +198,7 @@ def investigate(case_path, out_dir, *, runs: int | None = None, fresh: bool = Fa
 
 
 def investigate_or_replay(case: str = "", mode: str = "replay", bundle_dir: str = ".", runs: int | None = None,
-                          under_load: bool | None = None, fresh: bool = False, progress=print):
+                          under_load: bool | None = None, fresh: bool = False, progress=print, node: str | None = None):
     """What a notebook calls: live -> run the investigation now; replay -> re-classify the stored
     bundle (byte-identical verdict). Returns (bundle, verdict)."""
     from .classify import write_verdict
@@ -197,6 +209,6 @@ def investigate_or_replay(case: str = "", mode: str = "replay", bundle_dir: str 
         if not case:
             from .errors import ParamsError
             raise ParamsError([("<notebook parameters>", "case", "a case file is needed in live mode")])
-        investigate(case, bundle_dir, runs=runs, fresh=fresh, under_load=under_load, progress=progress)
+        investigate(case, bundle_dir, runs=runs, fresh=fresh, under_load=under_load, progress=progress, node_host=node)
     verdict = write_verdict(bundle_dir)
     return load_bundle(bundle_dir), verdict

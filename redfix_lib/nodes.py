@@ -71,6 +71,13 @@ class Node:
     def file_exists(self, path: str) -> bool:
         raise NotImplementedError
 
+    def glob(self, pattern: str) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self, LocalNode)
+
     # ---- lock ---------------------------------------------------------
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -182,6 +189,10 @@ class LocalNode(Node):
     def file_exists(self, path: str) -> bool:
         return os.path.exists(path)
 
+    def glob(self, pattern: str) -> list[str]:
+        import glob as _g
+        return sorted(_g.glob(pattern))
+
     def process_cmdlines(self) -> list[tuple[int, str]]:
         skip = _ancestors()
         out = []
@@ -240,8 +251,149 @@ def _kill_group(pgid: int, proc: subprocess.Popen | None) -> None:
 
 
 def make_node(spec, override_host: str | None = None) -> Node:
-    """Build the node a case names. SSH nodes arrive with their own issue."""
+    """Build the node a case names. For ssh nodes the host comes from --node / REDFIX_NODE
+    (an alias of the user's ~/.ssh/config) before the case file's value."""
     if spec.kind == "local":
         return LocalNode(spec.name, spec.docker_host)
-    from .errors import RedfixError
-    raise RedfixError(f"node kind {spec.kind!r} is not available in this version (only 'local')")
+    host = override_host or os.environ.get("REDFIX_NODE") or spec.host
+    if not host:
+        from .errors import ParamsError
+        raise ParamsError([("<node>", "node.host", "an ssh node needs a host: pass --node HOST (an alias from "
+                                                   "~/.ssh/config) or set REDFIX_NODE")])
+    opts = os.environ.get("REDFIX_SSH_OPTS", "").split() if os.environ.get("REDFIX_SSH_OPTS") else []
+    return SshNode(spec.name if not override_host else override_host, host, spec.docker_host, opts)
+
+
+class SshNode(Node):
+    """A node reached through the system OpenSSH client (honours ~/.ssh/config, host keys and the
+    agent; BatchMode=yes so it never prompts). Same contract as LocalNode: the remote command runs
+    as its own process group (setsid), env set/unset, output streamed to a local log file, and a
+    timeout kills the REMOTE group too (its pgid is kept in a remote pid file)."""
+
+    def __init__(self, name: str, host: str, docker_host: str | None = None, ssh_opts: list[str] | None = None,
+                 connect_timeout: int = 10):
+        from .safety import ssh_host_problem
+        if p := ssh_host_problem(host):
+            from .errors import ParamsError
+            raise ParamsError([("<node>", "host", p)])
+        self.name, self.host = name, host
+        self.docker_host = docker_host
+        self.ssh_opts = list(ssh_opts or [])
+        self.connect_timeout = connect_timeout
+        self._client = None
+
+    def ssh_argv(self) -> list[str]:
+        return ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}",
+                "-o", "ServerAliveInterval=15", *self.ssh_opts, self.host, "--"]
+
+    @staticmethod
+    def _remote(argv: list[str]) -> str:
+        import shlex
+        return " ".join(shlex.quote(a) for a in argv)
+
+    def _check_ssh(self, code: int, err: bytes) -> None:
+        if code == 255:
+            from .errors import NodeUnreachable
+            msg = err.decode("utf-8", "replace").strip().splitlines()
+            raise NodeUnreachable(f"ssh to {self.host!r} failed: {msg[-1] if msg else 'exit 255'}")
+
+    def capture(self, argv, timeout_s=60, max_bytes=8 << 20):
+        try:
+            r = subprocess.run(self.ssh_argv() + [self._remote(argv)], stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            from .errors import NodeUnreachable
+            raise NodeUnreachable(f"ssh to {self.host!r}: no answer within {timeout_s:g}s") from None
+        self._check_ssh(r.returncode, r.stderr)
+        return r.returncode, r.stdout[:max_bytes]
+
+    def run(self, argv, *, log_path, env_set=None, env_unset=None, cwd=None, timeout_s=None) -> ProcResult:
+        import secrets as _s
+        pidfile = f"/tmp/redfix-{_s.token_hex(6)}.pgid"
+        envpart = ["env"] + [x for k in (env_unset or []) for x in ("-u", k)] + [f"{k}={v}" for k, v in (env_set or {}).items()]
+        inner = f"echo $$ > {pidfile}; exec \"$@\""
+        remote = (f"cd {self._remote([cwd])} && " if cwd else "") + \
+            "exec " + self._remote(envpart + ["setsid", "sh", "-c", inner, "redfix", *argv])
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        status = "exited"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(self.ssh_argv() + [remote], stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                code = proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                status = "timeout"
+                self._kill_remote(pidfile, "TERM")
+                time.sleep(1)
+                self._kill_remote(pidfile, "KILL")
+                _kill_group(proc.pid, proc)
+                code = proc.returncode
+        self._kill_remote(pidfile, "KILL", cleanup=True)   # leave no remote process behind
+        wall = time.monotonic() - t0
+        if status == "timeout":
+            with open(log_path, "ab") as log:
+                log.write(f"\n[redfix] run killed after timeout of {timeout_s:g}s (remote process group on {self.host})\n".encode())
+        if status == "exited" and code == 255:
+            with open(log_path, "rb") as f:
+                tail = f.read()[-400:].decode("utf-8", "replace").strip().splitlines()
+            from .errors import NodeUnreachable
+            raise NodeUnreachable(f"ssh to {self.host!r} failed: {tail[-1] if tail else 'exit 255'}")
+        return ProcResult(exit_code=code, status=status, wall_s=wall, log_path=str(log_path),
+                          log_bytes=os.path.getsize(log_path))
+
+    def _kill_remote(self, pidfile: str, sig: str, cleanup: bool = False) -> None:
+        script = f"p=$(cat {pidfile} 2>/dev/null) && kill -{sig} -- -$p 2>/dev/null; " + (f"rm -f {pidfile}; " if cleanup else "") + "true"
+        try:
+            subprocess.run(self.ssh_argv() + [script], stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def read_file(self, path: str) -> bytes:
+        code, out = self.capture(["cat", "--", path])
+        if code != 0:
+            raise FileNotFoundError(path)
+        return out
+
+    def file_exists(self, path: str) -> bool:
+        return self.capture(["test", "-e", path])[0] == 0
+
+    def glob(self, pattern: str) -> list[str]:
+        import fnmatch
+        d, pat = os.path.split(pattern)
+        code, out = self.capture(["ls", "-1", "--", d or "."])
+        return sorted(os.path.join(d, n) for n in out.decode("utf-8", "replace").split("\n") if n and fnmatch.fnmatch(n, pat))
+
+    def process_cmdlines(self) -> list[tuple[int, str]]:
+        code, out = self.capture(["ps", "-eo", "pid=,args="])
+        rows = []
+        for line in out.decode("utf-8", "replace").splitlines():
+            pid, _, cmd = line.strip().partition(" ")
+            if pid.isdigit() and "ps -eo pid=,args=" not in cmd:
+                rows.append((int(pid), cmd.strip()))
+        return rows
+
+    def docker_url(self) -> str:
+        """ssh://user@alias:port with user and port resolved by `ssh -G` from the user's config:
+        the docker SDK passes -p explicitly (22 by default), which would override a configured Port."""
+        if self.docker_host:
+            return self.docker_host
+        r = subprocess.run(["ssh", *self.ssh_opts, "-G", self.host], capture_output=True, text=True, timeout=30)
+        conf = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+        return f"ssh://{conf.get('user', 'root')}@{self.host}:{conf.get('port', '22')}"
+
+    def docker(self):
+        if self._client is None:
+            import docker
+            self._client = docker.DockerClient(base_url=self.docker_url(), use_ssh_client=True, timeout=120)
+        return self._client
+
+    def facts(self) -> dict:
+        f = {"node": self.name, "kind": "ssh", "host": self.host}
+        try:
+            f["hostname"] = self.capture(["hostname"])[1].decode().strip()
+            v = self.docker().version()
+            f["docker_version"] = v.get("Version")
+        except Exception as e:  # noqa: BLE001
+            f["docker_version"] = f"unavailable: {type(e).__name__}: {e}"
+        return f

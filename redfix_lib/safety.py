@@ -36,6 +36,15 @@ def ref_problem(ref: object) -> str | None:
     return None
 
 
+SSH_HOST_RE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*@)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$")
+
+
+def ssh_host_problem(host: object) -> str | None:
+    if not isinstance(host, str) or not SSH_HOST_RE.match(host) or host.startswith("-"):
+        return f"invalid ssh host {host!r}: an ~/.ssh/config alias or [user@]hostname, no options"
+    return None
+
+
 def case_problem(case: object) -> str | None:
     if not isinstance(case, str) or not CASE_RE.match(case) or ".." in case:
         return f"invalid case id {case!r}: letters, digits, '.', '_', '-' only"

@@ -59,17 +59,25 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
         raise ValueError(f"fix ref: {p}")
     out_dir = Path(out or Path("outputs") / time.strftime("%Y-%m-%d", time.gmtime()) / f"{case.case}-fix")
     node = make_node(case.node)
+    load_spec = next((p for p in case.probes if p["kind"] == "load"), None)
     with node.lock():
         bundle = open_bundle(case, out_dir, node, fresh=True)
-        isolate(case, bundle, node, runs=runs, mode="fix", ref=ref, env_extra=env_extra, progress=progress)
+        load = None
+        if load_spec:     # a load-only failure is verified where it failed: beside the same load
+            from .load import start_stressors, stop_stressors
+            load = start_stressors(node.docker(), int(load_spec.get("level") or 16))
+        try:
+            isolate(case, bundle, node, runs=runs, mode="fix", ref=ref, env_extra=env_extra, load=load,
+                    progress=progress)
+        finally:
+            if load_spec:
+                stop_stressors(node.docker())
     bundle = load_bundle(out_dir)
     before_dir = Path(before) if before else out_dir.parent / case.case
     before_runs = []
     if (before_dir / "bundle.json").exists():
         before_runs = [r for r in load_bundle(before_dir).runs if r.outcome != "pass"]
     tier = case.sweep_failure.tier
-    if not before_runs:   # no stored failing runs: the case's own expectation is the baseline
-        before_runs = []
     cmp = compare(before_runs, bundle.runs, tier)
     expected_green = set(cmp["previously_failing"]) or {f"{tier}::{t}" for t in case.sweep_failure.tests}
     after = _tests(bundle.runs)
@@ -78,7 +86,7 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
         and all(r.outcome == "pass" for r in bundle.runs)
     row = {"case": case.case, "recipe": case.recipe, "fix_type": f"{kind} " + ("PR/branch" if kind == "recipe" else "change"),
            "fix_ref": fix_ref, "env": env_extra or {}, "description": fix.get("description", ""),
-           "runs": len(bundle.runs), "outcomes": [r.outcome for r in bundle.runs],
+           "runs": len(bundle.runs), "outcomes": [r.outcome for r in bundle.runs], "load": load_spec is not None,
            "previously_failing": sorted(expected_green), "now_passing": now_green,
            "new_failures": cmp["new_failures"], "tiers_after": cmp["tiers_after"],
            "status": "verified" if ok else "not verified", "bundle": str(out_dir)}

@@ -12,7 +12,7 @@ from redfix_lib.results import HarnessResult, TierResult
 from redfix_lib.results import TestResult as TResult
 from redfix_lib.stats import consecutive_failures_needed, sprt, stop_decision, wilson
 
-STORED = Path(__file__).parent / "bundles"
+STORED = Path(__file__).resolve().parent.parent / "outputs" / "example"
 
 
 def mk_run(i, fail, tier="restore", mode="isolated", msg="boom"):
@@ -113,7 +113,7 @@ def test_replay_is_byte_identical(tmp_path):
     assert verdict_json(load_bundle(tmp_path)).encode() == first
 
 
-@pytest.mark.parametrize("case", sorted(p.name for p in STORED.iterdir()) if STORED.is_dir() else [])
+@pytest.mark.parametrize("case", sorted(p.name for p in STORED.iterdir() if (p / "bundle.json").exists()) if STORED.is_dir() else [])
 def test_stored_lab_bundles(tmp_path, case):
     """Real bundles from lab investigations: replay gives the stored verdict byte for byte and
     the lab recipe's expected verdict."""

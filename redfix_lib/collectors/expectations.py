@@ -30,21 +30,21 @@ def asserted(test_source: str) -> dict:
     return {"images": sorted(images), "removed_services": sorted(removed)}
 
 
-def _test_path(cx, rel: str) -> Path:
+def _test_source(cx, rel: str) -> tuple[str, str]:
+    """(where, text) of the overlay test: on the node under the harness root (cc-ci:
+    /etc/cc-ci/<rel>), else in the lab recipe's folder."""
     from ..lab import RECIPES_SRC
-    for base in (Path(cx.harness_dir).parent / "tests" / cx.case.recipe, RECIPES_SRC / cx.case.recipe):
-        p = base / rel if not rel.startswith(("tests/", "/")) else base / rel
-        if p.is_file():
-            return p
-        q = base / Path(rel).name
-        if q.is_file():
-            return q
-    raise FileNotFoundError(rel)
+    node_path = str(Path(cx.harness_dir).parent.parent / rel)
+    try:
+        return node_path, cx.node.read_file(node_path).decode("utf-8", "replace")
+    except (FileNotFoundError, OSError):
+        p = RECIPES_SRC / cx.case.recipe / rel
+        return str(p), p.read_text()
 
 
 def collect(cx, spec) -> list[EvidenceItem]:
-    src = _test_path(cx, spec["test"])
-    want = asserted(src.read_text())
+    src, text = _test_source(cx, spec["test"])
+    want = asserted(text)
     repo = cx.recipe_repo
     branches = [b.strip().lstrip("* ").strip() for b in _git(cx, repo, "branch", "--format=%(refname:short)").split("\n") if b.strip()]
     refs = [("tag", t) for t in tags(cx, repo)] + [("branch", b) for b in branches]

@@ -20,6 +20,8 @@ def collect(cx, spec) -> list[EvidenceItem]:
     written_today = ts.replace("-", "").startswith(today)
     return [EvidenceItem(
         id=f"canonical_state:{cx.case.recipe}", kind="canonical_state", source=path, status="ok",
-        summary=f"canonical {d.get('version')} @ {ts}" + (" — WRITTEN TODAY (a green promotion today: flake signal)" if written_today else ""),
+        summary=f"canonical {d.get('version')} @ {ts}" + (
+            (" — WRITTEN TODAY by a green promotion (flake signal)" if d.get("source", "promoted") == "promoted"
+             else f" — written today ({d.get('source')})") if written_today else ""),
         data={"present": True, "version": d.get("version"), "timestamp": ts, "written_today": written_today,
               "source": d.get("source", ""), "collected_on": today})]

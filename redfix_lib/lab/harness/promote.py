@@ -60,6 +60,9 @@ def promote(ctx) -> tuple[bool, str]:
         ok, detail = ctx.wait(stack)
         port = lifecycle.host_port(ctx.c, stack, health.get("service", "app"), int(health.get("port", 80)))
         status, body = probe(port, health.get("path", "/"), tries=3 if not ok else 10)
+        if ok and status == 200 and not ctx.head_is_tag:
+            print(f"[harness] WC5 health green for {recipe}@{head}; not promoted (not a release tag)", flush=True)
+            return True, "green (not promoted: ref is not a release tag)"
         if ok and status == 200:
             warm_root.mkdir(parents=True, exist_ok=True)
             canon_file.write_text(json.dumps({"version": head, "timestamp": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),

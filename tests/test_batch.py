@@ -1,0 +1,60 @@
+"""redfix batch (papermill, replay mode) over stored lab bundles: notebooks, manifest, STATUS.md,
+resumability and failure isolation. No engine needed: replay re-classifies stored bundles."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from redfix_lib.batch import run_batch
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "outputs" / "example"
+CASES = sorted(p.name for p in EXAMPLE.iterdir() if (p / "bundle.json").exists()) if EXAMPLE.is_dir() else []
+
+
+@pytest.fixture
+def day(tmp_path):
+    d = tmp_path / "out" / "2026-11-27"
+    d.mkdir(parents=True)
+    for c in CASES:
+        shutil.copytree(EXAMPLE / c, d / c)
+    return d
+
+
+@pytest.mark.skipif(len(CASES) < 6, reason="outputs/example holds the six stored lab bundles")
+def test_batch_replay_writes_notebooks_status_and_resumes(day, tmp_path):
+    msgs = []
+    rc = run_batch([str(ROOT / "params" / "lab")], date=day.name, out_root=str(day.parent), live=False,
+                   progress=msgs.append)
+    assert rc == 0, msgs
+    man = json.loads((day / "manifest.json").read_text())
+    assert {k: e["status"] for k, e in man["cases"].items()} == {c: "ok" for c in CASES}
+    assert man["summary"] == "ok"
+    status = (day / "STATUS.md").read_text()
+    for section in ("## Starting state", "## Investigation tracker", "## Results table", "## HOW to cold-verify",
+                    "## Node state left clean", "## Gate"):
+        assert section in status
+    for c in CASES:
+        v = json.loads((day / c / "verdict.json").read_text())
+        assert f"| {v['recipe']} |" in status and (day / f"{c}.ipynb").exists()
+    assert "**PASS**" in status
+    html = (day / "STATUS.html").read_text()
+    assert html.startswith("<!doctype html>") and "data:image/png;base64," in html
+    msgs.clear()
+    assert run_batch([str(ROOT / "params" / "lab")], date=day.name, out_root=str(day.parent), live=False,
+                     progress=msgs.append) == 0
+    assert sum("done already" in m for m in msgs) == len(CASES)
+
+
+@pytest.mark.skipif(len(CASES) < 2, reason="needs stored bundles")
+def test_one_failing_case_does_not_stop_the_others(day):
+    shutil.rmtree(day / CASES[0])                 # its replay has no bundle -> notebook error
+    msgs = []
+    rc = run_batch([str(ROOT / "params" / "lab")], date=day.name, out_root=str(day.parent), live=False,
+                   progress=msgs.append)
+    assert rc == 1
+    man = json.loads((day / "manifest.json").read_text())
+    assert man["cases"][CASES[0]]["status"] == "notebook-error" and "bundle.json" in man["cases"][CASES[0]]["error"]
+    assert all(man["cases"][c]["status"] == "ok" for c in CASES[1:])
+    assert (day / f"{CASES[0]}.ipynb").exists()                     # the error is kept in its notebook

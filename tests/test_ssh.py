@@ -1,0 +1,121 @@
+"""SSH nodes against a real sshd on loopback: the local node's contract over ssh, docker over
+ssh, and the failure modes (unreachable host, refused key, unknown host key, remote hang),
+each a clear error that leaves the bundle intact."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from redfix_lib.bundle import load_bundle
+from redfix_lib.errors import NodeUnreachable
+from redfix_lib.isolate import isolate, open_bundle
+from redfix_lib.nodes import SshNode
+from redfix_lib.params import load_case
+from conftest import write_case
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def ssh_case(tmp_path, mode, host, **kw):
+    p = write_case(tmp_path, mode, **kw)
+    p.write_text(p.read_text() + f"node:\n  kind: ssh\n  name: {host}\n  host: {host}\n")
+    return load_case(p)
+
+
+def run_case(tmp_path, case, runs=1):
+    from redfix_lib.nodes import make_node
+    node = make_node(case.node)
+    with node.lock():
+        b = open_bundle(case, tmp_path / "bundle", node)
+        isolate(case, b, node, runs=runs, progress=lambda m: None)
+    return load_bundle(tmp_path / "bundle")
+
+
+def test_ssh_run_env_results_and_secret_redaction(tmp_path, sshd, monkeypatch):
+    b = run_case(tmp_path, ssh_case(tmp_path, "results", sshd["host"]))
+    r = b.runs[0]
+    assert r.result.source == "results.json" and r.result.failed_tests()[0].name == "test_head_runs_official_image"
+    log = (b.path / r.log).read_text()
+    assert "RECIPE=fakerecipe REF=1.0.0+1.2.3" in log and "UNSET_ME=<unset>" in log
+    assert "hunter2-very-secret" not in log
+
+
+def test_ssh_remote_hang_times_out_and_kills_remote_group(tmp_path, sshd):
+    b = run_case(tmp_path, ssh_case(tmp_path, "hang", sshd["host"], timeout=3))
+    r = b.runs[0]
+    assert r.outcome == "timeout" and "remote process group" in (b.path / r.log).read_text()
+    child = int((b.path / "runs/001/child.pid").read_text())
+    time.sleep(0.5)
+    assert not _alive(child)
+
+
+@pytest.mark.parametrize("host,needle", [("redfix-down", "Connection refused"),
+                                         ("redfix-badkey", "Permission denied"),
+                                         ("redfix-unknownhost", "Host key verification failed")])
+def test_ssh_failure_modes_are_clear_and_keep_the_bundle(tmp_path, sshd, host, needle):
+    good = ssh_case(tmp_path, "pass", sshd["host"])
+    b = run_case(tmp_path, good)
+    assert len(b.runs) == 1
+    bad = ssh_case(tmp_path, "pass", host)
+    bad.case = good.case
+    from redfix_lib.nodes import make_node
+    node = make_node(bad.node)
+    with pytest.raises(NodeUnreachable, match=needle):
+        with node.lock():
+            bb = open_bundle(bad, tmp_path / "bundle", node)
+            isolate(bad, bb, node, runs=1, progress=lambda m: None)
+    assert len(load_bundle(tmp_path / "bundle").runs) == 1      # nothing collected is lost
+
+
+def test_cli_ssh_failure_exit_code(tmp_path, sshd):
+    p = write_case(tmp_path, "pass")
+    p.write_text(p.read_text() + "node:\n  kind: ssh\n  name: down\n  host: redfix-down\n")
+    r = subprocess.run([sys.executable, "-m", "redfix_lib.cli", "isolate", str(p), "--runs", "1", "--out",
+                        str(tmp_path / "o")], capture_output=True, text=True, env=dict(os.environ))
+    assert r.returncode == 1 and "ssh to 'redfix-down' failed" in r.stderr
+
+
+@pytest.mark.engine
+def test_docker_over_ssh_reaches_the_engine(sshd, engine):
+    node = SshNode("t", sshd["host"])
+    v = node.docker().version()
+    assert v["Version"] == engine.version()["Version"]
+    assert node.read_file("/etc/hostname") == Path("/etc/hostname").read_bytes()
+    assert node.glob(str(ROOT / "params" / "lab" / "*.yaml")) == sorted(str(p) for p in (ROOT / "params" / "lab").glob("*.yaml"))
+
+
+def test_ssh_host_validation():
+    from redfix_lib.errors import ParamsError
+    for bad in ("-oProxyCommand=x", "a b", "host;id"):
+        with pytest.raises(ParamsError):
+            SshNode("x", bad)
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_lab_case_through_ssh_gives_the_same_verdict_as_local(sshd, engine, tmp_path):
+    from redfix_lib.isolate import investigate
+    from redfix_lib.lab import engine as lab_engine
+    lab_engine.lab_up()
+    src = ROOT / "params" / "lab" / "keycloak.yaml"
+    text = src.read_text().replace("node:\n  kind: local\n  name: local\n",
+                                   f"node:\n  kind: ssh\n  name: ssh-{sshd['host']}\n  host: {sshd['host']}\n")
+    assert "kind: ssh" in text
+    p = tmp_path / "keycloak-ssh.yaml"
+    p.write_text(text)
+    v_ssh = investigate(p, tmp_path / "ssh", fresh=True, progress=lambda m: None)
+    v_loc = investigate(src, tmp_path / "local", fresh=True, progress=lambda m: None)
+    keys = ("reproducibility", "cause", "sub_cause", "failing_tier", "failing_tests")
+    assert {k: v_ssh[k] for k in keys} == {k: v_loc[k] for k in keys}
+    assert v_ssh["cause"] == "harness" and load_bundle(tmp_path / "ssh").node["kind"] == "ssh"

@@ -1,0 +1,28 @@
+"""Issue #5: `redfix verify` on each lab fix ref shows the previously failing test green, with no
+new failure (recipe branches checked out by the harness; harness fixes given as env; the load
+case verified beside the same load)."""
+from pathlib import Path
+
+import pytest
+
+from redfix_lib.lab import engine as lab_engine
+from redfix_lib.verify import verify_fix
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = sorted(p.name for p in (ROOT / "params" / "lab").glob("*.yaml"))
+pytestmark = [pytest.mark.engine, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def lab(engine):
+    lab_engine.lab_up()
+
+
+@pytest.mark.parametrize("case_file", CASES)
+def test_fix_ref_turns_the_failing_test_green(lab, tmp_path, case_file):
+    row = verify_fix(str(ROOT / "params" / "lab" / case_file), runs=1, out=str(tmp_path / "fix"),
+                     progress=lambda m: None)
+    assert row["status"] == "verified", row
+    assert row["now_passing"] == row["previously_failing"] and row["previously_failing"]
+    assert row["new_failures"] == [] and row["outcomes"] == ["pass"]
+    assert (tmp_path / "fix" / "fix.json").exists()
