@@ -40,6 +40,12 @@ RULE_CAUSE = {   # rule -> (sub_cause, tiers it can explain)
     "R13": ("legacy-backup-labels", {"backup", "restore"}),
     "R14": ("read-only-config-write", {"install", "upgrade", "promote"}),
 }
+NOTE_PRIORITY = {"harness_code": 0, "test_expectation": 0, "static_rule": 1, "network": 2, "reproduction": 3,
+                 "signature": 4}
+RULE_GREP = {"R01": "labels:|backupbot", "R02": "backupbot|volumes", "R03": "backupbot", "R04": "backupbot|volumes",
+             "R05": "backupbot|target:", "R06": "name:|_VERSION", "R07": "image:", "R08": "networks|proxy|http://",
+             "R09": "image:|^  [a-z]", "R10": "failure_action|order", "R11": "COMPOSE_FILE", "R12": "version",
+             "R13": "backupbot.backup.(path|command)", "R14": "configs|target:|app.ini"}
 FIX = {
     "stale-overlay-test": "scope the overlay: assert the migration only when the head IS that migration (the PR it was "
                           "written for), or land the recipe migration; do not weaken the test elsewhere",
@@ -120,8 +126,8 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
         c["precedence"] = max(c["precedence"], precedence)
         c["fix"] = c["fix"] or fix
         c["proof"] = c["proof"] or proof
-        if note and note not in c["notes"]:
-            c["notes"].append(note)
+        if note and note not in [n for _, n in c["notes"]] and not note.split(": ", 1)[-1].lstrip().startswith(">"):
+            c["notes"].append((NOTE_PRIORITY.get(kind, 9), note))
 
     failing = {r.index for r in b.runs if _reproduces(r, tier)}
     passing = {r.index for r in b.runs if r.outcome == "pass"}
@@ -196,7 +202,9 @@ def cold_verify(b: Bundle, repro: dict, chosen: tuple | None, cand: dict | None,
         if e is None:
             continue
         if e.kind == "static_rules":
-            steps.append({"how": f"git -C {e.source.split('@')[0]} show {e.data['ref']}:compose.yml | grep backupbot",
+            rules = [f["rule"] for f in e.data["findings"] if RULE_CAUSE.get(f["rule"], (None, set()))[0] == chosen[1]]
+            pat = RULE_GREP.get(rules[0] if rules else "", "image:")
+            steps.append({"how": f"git -C {e.source.split('@')[0]} show {e.data['ref']}:compose.yml | grep -nE '{pat}'",
                           "expect": "; ".join(f"{f['rule']}: {f['message'][:100]}" for f in e.data["findings"]
                                               if RULE_CAUSE.get(f['rule'], (None, set()))[0] == chosen[1])})
         elif e.kind == "test_expectation":
@@ -277,7 +285,7 @@ def classify(b: Bundle) -> dict:
                        "how": f"min(reproducibility {repro['confidence']} [{repro['how']}], cause {cause_conf} [{why}])"},
         "cause_reasoning": why,
         "candidates": [{"cause": k[0], "sub_cause": k[1], "strength": _strength(v), "kinds": sorted(v["kinds"]),
-                        "evidence": sorted(v["ids"]), "notes": v["notes"][:3]} for k, v in ranked],
+                        "evidence": sorted(v["ids"]), "notes": [n for _, n in sorted(v["notes"])][:3]} for k, v in ranked],
         "failing_tier": tier if failing_runs else None,
         "failing_tests": failing_tests,
         "failure_messages": messages[:5],

@@ -92,7 +92,7 @@ def cold_verify_md(v: dict) -> str:
 # ---- many cases -------------------------------------------------------------------------
 def load_verdicts(root: str | Path, all_dates: bool = False) -> list[dict]:
     """verdict.json files under outputs/<date>/<case>/ (one date folder, or every date folder)."""
-    root = Path(root)
+    root = Path(root).resolve()
     dirs = sorted(p for p in root.iterdir() if p.is_dir()) if all_dates else [root]
     out = []
     for d in dirs:
@@ -231,7 +231,7 @@ def counts_fig(verdicts: list[dict]):
 def write_status(outputs_dir: str | Path, all_dates: bool = False) -> dict:
     """Write STATUS.md and a self-contained STATUS.html for one date folder. Returns paths + counts."""
     from .bundle import atomic_write_text
-    d = Path(outputs_dir)
+    d = Path(outputs_dir).resolve()
     vs = load_verdicts(d.parent if all_dates else d, all_dates=all_dates)
     date = d.name
     md = status_md([v for v in vs if v["_date"] == date] if all_dates else vs, date)

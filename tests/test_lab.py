@@ -14,10 +14,10 @@ pytestmark = pytest.mark.engine
 
 @pytest.fixture(scope="session")
 def lab(engine):
-    return engine_up()
+    return lab_engine_up()
 
 
-def engine_up():
+def lab_engine_up():
     return engine.lab_up()
 
 
@@ -43,7 +43,7 @@ def test_lab_up_is_idempotent_and_complete(lab):
     for r in list_recipes():
         tags = __import__("subprocess").run(["git", "-C", str(lab_home() / "recipes" / r), "tag"],
                                             capture_output=True, text=True).stdout.split()
-        assert tags == sorted(load_meta(r)["versions"], key=tags.index) and len(tags) >= 2
+        assert set(tags) == set(load_meta(r)["versions"]) and len(tags) >= 2
 
 
 def test_sweep_reproduces_exactly_the_six_and_control_passes(sweep):

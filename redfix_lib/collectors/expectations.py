@@ -46,7 +46,8 @@ def collect(cx, spec) -> list[EvidenceItem]:
     src, text = _test_source(cx, spec["test"])
     want = asserted(text)
     repo = cx.recipe_repo
-    branches = [b.strip().lstrip("* ").strip() for b in _git(cx, repo, "branch", "--format=%(refname:short)").split("\n") if b.strip()]
+    branches = [b.strip() for b in _git(cx, repo, "for-each-ref", "--format=%(refname:short)", "refs/heads").split("\n")
+                if b.strip()]
     refs = [("tag", t) for t in tags(cx, repo)] + [("branch", b) for b in branches]
     found_img = {i: [] for i in want["images"]}
     has_svc = {s: [] for s in want["removed_services"]}

@@ -59,7 +59,7 @@ def promote(ctx) -> tuple[bool, str]:
         ctx.deploy(head, stack=stack, domain=dom, env=env)
         ok, detail = ctx.wait(stack)
         port = lifecycle.host_port(ctx.c, stack, health.get("service", "app"), int(health.get("port", 80)))
-        status, body = probe(port, health.get("path", "/"), tries=3 if not ok else 10)
+        status, body = probe(port, health.get("path", "/"), tries=3 if not ok else 8, delay=1.5)
         if ok and status == 200 and not ctx.head_is_tag:
             print(f"[harness] WC5 health green for {recipe}@{head}; not promoted (not a release tag)", flush=True)
             return True, "green (not promoted: ref is not a release tag)"
