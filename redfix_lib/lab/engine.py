@@ -158,9 +158,13 @@ def lab_up() -> dict:
         say("docker swarm init (single node) ...")
         client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
         st["created"]["swarm"] = True
-    if not client.networks.list(names=["proxy"]):
+    existing = [n for n in client.networks.list(names=["proxy"]) if n.name == "proxy"]
+    if not existing:
         say("creating the shared attachable overlay network 'proxy' ...")
         client.networks.create("proxy", driver="overlay", attachable=True, labels={LAB_LABEL: "1"})
+        st["created"]["networks"] = sorted(set(st["created"]["networks"]) | {"proxy"})
+    elif (existing[0].attrs.get("Labels") or {}).get(LAB_LABEL) == "1":
+        # made by an earlier lab whose state is gone: still the lab's to remove
         st["created"]["networks"] = sorted(set(st["created"]["networks"]) | {"proxy"})
     _save_state(st)
     wanted = sorted({BASE_IMAGE} | set(all_images()))
@@ -224,18 +228,20 @@ def lab_down() -> None:
     say(f"removing stacks: {', '.join(stacks) or '(none)'}")
     lifecycle.teardown(client, stacks)
     # retained warm volumes and any config/secret a lab stack left behind
-    for kind in (client.volumes, client.configs, client.secrets):
-        for obj in kind.list():
-            labels = (obj.attrs.get("Labels") if kind is client.volumes else obj.attrs["Spec"].get("Labels")) or {}
-            if _is_lab_namespace(labels.get("com.docker.stack.namespace", "")):
-                _retry(lambda: obj.remove(force=True) if kind is client.volumes else obj.remove())
+    for v in client.volumes.list():
+        if _is_lab_namespace((v.attrs.get("Labels") or {}).get("com.docker.stack.namespace", "")):
+            _retry(lambda: v.remove(force=True))
+    for obj in client.configs.list() + client.secrets.list():
+        if _is_lab_namespace((obj.attrs["Spec"].get("Labels") or {}).get("com.docker.stack.namespace", "")):
+            _retry(obj.remove)
     created = st.get("created", {})
     for name in created.get("networks", []):
         for n in client.networks.list(names=[name]):
             if (n.attrs.get("Labels") or {}).get(LAB_LABEL) == "1":
                 say(f"removing network {name}")
                 _retry(n.remove)
-    for ref in sorted(created.get("images", []), reverse=True):
+    ours = {t for i in client.images.list() for t in i.tags if t.startswith("redfix-lab/")}  # the lab's namespace
+    for ref in sorted(set(created.get("images", [])) | ours, reverse=True):
         try:
             client.images.remove(ref, force=True)
         except Exception:  # noqa: BLE001 - already gone
