@@ -21,8 +21,10 @@ def tree(d: Path) -> dict[str, str]:
 
 
 def lab(recipe: str, tag: str) -> dict[str, str]:
+    """A lab recipe's tree at a tag, as `lab up` commits it (shared files included)."""
+    from redfix_lib.lab.recipes import load_meta
     t = tree(RECIPES_SRC / recipe / "versions" / tag)
-    for inc in ("db.sh", "pg_backup.sh"):
+    for inc in load_meta(recipe).get("include", []):
         t.setdefault(inc, (RECIPES_SRC / "_shared" / inc).read_text())
     return t
 
