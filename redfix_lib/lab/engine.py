@@ -201,8 +201,10 @@ def deploy_live_warm(client) -> None:
     for name, domain in hwarm.WARM_DOMAINS.items():
         stack = domain.replace(".", "_")
         env = {**os.environ, "DOMAIN": domain, "STACK_NAME": stack}
-        subprocess.run(["docker", "stack", "deploy", "--prune", "-c", str(compose), stack], check=True,
-                       env=env, stdout=subprocess.DEVNULL)
+        r = subprocess.run(["docker", "stack", "deploy", "--prune", "-c", str(compose), stack], env=env,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise EngineUnavailable(f"deploying the live-warm provider {name} failed: {r.stderr.strip()[-500:]}")
         say(f"live-warm provider {name} deployed as stack {stack}")
 
 
