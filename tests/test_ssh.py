@@ -122,3 +122,24 @@ def test_lab_case_through_ssh_gives_the_same_verdict_as_local(sshd, engine, tmp_
     assert {k: v_ssh[k] for k in keys} == {k: v_loc[k] for k in keys}
     assert load_bundle(tmp_path / "ssh").node["kind"] == "ssh"
     assert all(r.result.source == "results.json" for r in load_bundle(tmp_path / "ssh").runs)
+
+
+def test_batch_node_pool_drops_an_unreachable_node(tmp_path, sshd):
+    """Cases run in parallel, one per node at a time; the unreachable node fails its current case
+    cleanly (status node-unreachable) and takes no more; every other case runs on the good node."""
+    import json
+    from redfix_lib.batch import run_batch
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    for i in range(3):
+        p = write_case(cases, "pass", name=f"pool{i}")
+        p.write_text(p.read_text() + "node:\n  kind: ssh\n  name: pool\n  host: redfix-test\n")
+    msgs = []
+    rc = run_batch([str(cases)], date="2026-11-27", out_root=str(tmp_path / "out"), live=True,
+                   nodes=["redfix-down", sshd["host"]], progress=msgs.append)
+    man = json.loads((tmp_path / "out" / "2026-11-27" / "manifest.json").read_text())
+    st = {k: (e["status"], e.get("node")) for k, e in man["cases"].items()}
+    down = [k for k, (s, n) in st.items() if n == "redfix-down"]
+    assert len(down) == 1 and st[down[0]][0] == "node-unreachable", st
+    assert all(s == "ok" and n == sshd["host"] for k, (s, n) in st.items() if k not in down), st
+    assert rc == 1 and any("takes no more" in m for m in msgs)
