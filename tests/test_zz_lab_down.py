@@ -13,10 +13,11 @@ def _lab_objects(client):
     def ns(labels):
         return (labels or {}).get("com.docker.stack.namespace", "")
     left = []
-    left += [s.name for s in client.services.list() if ns(s.attrs["Spec"].get("Labels")).endswith(suffix)
-             or ns(s.attrs["Spec"].get("Labels")) == "redfix-stress"]
+    if client.info()["Swarm"]["LocalNodeState"] == "active":
+        left += [s.name for s in client.services.list() if ns(s.attrs["Spec"].get("Labels")).endswith(suffix)
+                 or ns(s.attrs["Spec"].get("Labels")) == "redfix-stress"]
+        left += [c.name for c in client.configs.list() if ns(c.attrs["Spec"].get("Labels")).endswith(suffix)]
     left += [v.name for v in client.volumes.list() if ns(v.attrs.get("Labels")).endswith(suffix)]
-    left += [c.name for c in client.configs.list() if ns(c.attrs["Spec"].get("Labels")).endswith(suffix)]
     left += [n.name for n in client.networks.list() if (n.attrs.get("Labels") or {}).get(LAB_LABEL) == "1"
              or ns(n.attrs.get("Labels")).endswith(suffix)]
     left += [t for i in client.images.list() for t in i.tags if t.startswith("redfix-lab/")]

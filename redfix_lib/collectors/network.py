@@ -22,7 +22,12 @@ def holders(client, network: str, name: str) -> list[dict]:
             if name in aliases or spec["Name"] == name:
                 vips = [v["Addr"].split("/")[0] for v in (s.attrs.get("Endpoint") or {}).get("VirtualIPs", [])
                         if v.get("NetworkID") == net.id]
-                out.append({"service": spec["Name"], "stack": stack, "aliases": sorted(aliases), "vips": vips})
+                # dnsrr services answer with their tasks' addresses
+                for t in s.tasks(filters={"desired-state": "running"}):
+                    for att in t.get("NetworksAttachments") or []:
+                        if att.get("Network", {}).get("ID") == net.id:
+                            vips += [a.split("/")[0] for a in att.get("Addresses") or []]
+                out.append({"service": spec["Name"], "stack": stack, "aliases": sorted(aliases), "vips": sorted(set(vips))})
     return sorted(out, key=lambda h: h["service"])
 
 
