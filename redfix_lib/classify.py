@@ -16,11 +16,12 @@ from pathlib import Path
 from . import __version__
 from .bundle import Bundle, atomic_write_text, load_bundle
 from .logdiff import diff as log_diff
+from .results import reproduction
 from .rules import RULESET_VERSION as RULES_VERSION
 from .signatures import load_catalogue
 from .stats import consecutive_failures_needed, sprt, wilson
 
-CLASSIFIER_VERSION = "classify-1"
+CLASSIFIER_VERSION = "classify-2"
 N_DET = consecutive_failures_needed()        # 5: rules out a <=50% flake at 95%
 CAUSE_THRESHOLD = 0.8
 
@@ -59,9 +60,11 @@ def _failed_tiers(run) -> list[str]:
 
 
 def _reproduces(run, tier: str) -> bool:
-    if run.outcome not in ("fail", "timeout"):
-        return False
-    return tier in _failed_tiers(run) or (not tier)
+    return reproduction(run.outcome, run.result, tier) == "fail"
+
+
+def _conclusive(run, tier: str) -> bool:
+    return reproduction(run.outcome, run.result, tier) != "inconclusive"
 
 
 def fisher_one_sided(a_fail: int, a_n: int, b_fail: int, b_n: int) -> float:
@@ -74,8 +77,9 @@ def fisher_one_sided(a_fail: int, a_n: int, b_fail: int, b_n: int) -> float:
 
 def reproducibility(b: Bundle) -> dict:
     tier = b.case["sweep_failure"].get("tier", "")
-    iso = [r for r in b.runs if r.mode == "isolated"]
-    load = [r for r in b.runs if r.mode == "under-load"]
+    inconclusive = [r.index for r in b.runs if r.mode in ("isolated", "under-load") and not _conclusive(r, tier)]
+    iso = [r for r in b.runs if r.mode == "isolated" and _conclusive(r, tier)]
+    load = [r for r in b.runs if r.mode == "under-load" and _conclusive(r, tier)]
     k = sum(_reproduces(r, tier) for r in iso)
     lk = sum(_reproduces(r, tier) for r in load)
     other = sorted({t for r in iso + load if not _reproduces(r, tier) for t in _failed_tiers(r)})
@@ -84,11 +88,12 @@ def reproducibility(b: Bundle) -> dict:
            "under_load": {"runs": len(load), "failed": lk, "rate": round(lk / len(load), 4) if load else None,
                           "ci95": list(wilson(lk, len(load))),
                           "level": (load[0].load if load else {})},
-           "sweep_failed": bool(tier), "failed_elsewhere": other,
+           "sweep_failed": bool(tier), "failed_elsewhere": other, "inconclusive_runs": inconclusive,
            "sprt": sprt([_reproduces(r, tier) for r in iso]).__dict__ if iso else None,
            "consecutive_needed": N_DET}
     if not iso:
-        out.update(value="unknown", confidence=0.0, how="no isolated run")
+        out.update(value="unknown", confidence=0.0,
+                   how="no conclusive isolated run" + (f" ({len(inconclusive)} run(s) never reached {tier})" if inconclusive else ""))
     elif k == len(iso):
         if k >= N_DET:
             out.update(value="deterministic", confidence=round(1 - 0.5 ** k, 4),
@@ -130,7 +135,7 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
             c["notes"].append((NOTE_PRIORITY.get(kind, 9), note))
 
     failing = {r.index for r in b.runs if _reproduces(r, tier)}
-    passing = {r.index for r in b.runs if r.outcome == "pass"}
+    passing = {r.index for r in b.runs if reproduction(r.outcome, r.result, tier) == "pass"}
     # signatures: lines in failing runs' logs whose signature never shows in a passing run
     seen_pass = {s for e in b.evidence if e.kind in ("harness_log", "service_logs") and e.status == "ok"
                  and e.data.get("run") in passing for s in e.data.get("signatures", [])}
@@ -294,6 +299,7 @@ def classify(b: Bundle) -> dict:
         "fix_ref": (case.get("lab") or {}).get("fix_ref"),
         "cold_verify": cold_verify(b, repro, chosen, cand, failing_tests),
         "runs": {"isolated": repro["isolated"], "under_load": repro["under_load"], "total": len(b.runs),
+                 "inconclusive": repro["inconclusive_runs"],
                  "failed_elsewhere": repro["failed_elsewhere"], "sprt": repro["sprt"],
                  "consecutive_failures_needed_for_deterministic": N_DET},
         "log_diff": ld,

@@ -17,7 +17,7 @@ from .bundle import Bundle, RunRecord, load_bundle
 from .errors import NodeBusy
 from .nodes import Node, make_node
 from .params import Case, expand, load_case
-from .results import HarnessResult, TierResult, junit_files_for, read_harness_result
+from .results import HarnessResult, TierResult, junit_files_for, read_harness_result, reproduction
 from .safety import REDACTED, redact_stream, secret_values
 from .stats import stop_decision
 
@@ -35,7 +35,7 @@ def now_iso() -> str:
 
 
 def template_values(case: Case, run_dir: Path, index: int, ref: str | None = None) -> dict[str, str]:
-    return {"recipe": case.recipe, "ref": ref or case.ref, "run_dir": str(run_dir), "python": sys.executable,
+    return {"recipe": case.recipe, "ref": ref or case.ref, "run_dir": str(Path(run_dir).resolve()), "python": sys.executable,
             "case": case.case, "lab_home": lab_home(), "harness_dir": harness_dir(), "run_index": str(index)}
 
 
@@ -64,7 +64,7 @@ def open_bundle(case: Case, out_dir: str | os.PathLike, node: Node, fresh: bool 
 def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", ref: str | None = None,
              load: dict | None = None, timeout_s: float | None = None, env_extra: dict | None = None) -> RunRecord:
     index = len(bundle.runs) + 1
-    rd = bundle.run_dir(index)
+    rd = bundle.run_dir(index).resolve()     # the harness may run elsewhere (cwd, ssh): absolute paths only
     vals = template_values(case, rd, index, ref)
     h = case.harness
     env = {k: expand(v, vals) for k, v in h.env.items()}
@@ -111,12 +111,12 @@ def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", 
             except FileNotFoundError:
                 rj = None
     # keep copies of harness outputs that live outside the run folder
-    if rj and os.path.isfile(rj) and Path(rj).parent != rd:
+    if rj and os.path.isfile(rj) and Path(rj).resolve().parent != rd:
         shutil.copy2(rj, rd / "results.json")
         rj = str(rd / "results.json")
     kept = []
     for j in junits:
-        if Path(j).parent != rd:
+        if Path(j).resolve().parent != rd:
             shutil.copy2(j, rd / Path(j).name)
             j = str(rd / Path(j).name)
         kept.append(j)
@@ -159,7 +159,9 @@ def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, 
         done.append(rec)
         if after_run:
             after_run(bundle, rec)
-        outcomes = [r.outcome != "pass" for r in bundle.runs if r.mode == mode]
+        tier = case.sweep_failure.tier
+        verdicts = [reproduction(r.outcome, r.result, tier) for r in bundle.runs if r.mode == mode]
+        outcomes = [v == "fail" for v in verdicts if v != "inconclusive"]   # a run that never reached the tier proves nothing
         stop, why = stop_decision(outcomes, rule, case.runs.min if runs is None else max_runs, max_runs)
         if stop:
             progress(f"[{case.case}] stopping: {why}")

@@ -153,3 +153,19 @@ def junit_files_for(pattern: str | None) -> list[str]:
     if not pattern:
         return []
     return sorted(glob.glob(pattern))
+
+
+def reproduction(outcome: str, result: "HarnessResult", tier: str) -> str:
+    """Did this run reproduce the failure of `tier`? 'fail' (the tier failed or timed out), 'pass'
+    (the tier passed, or the whole run passed), or 'inconclusive' (the tier never really ran:
+    unver / missing, e.g. an earlier tier broke or the harness crashed)."""
+    st = {t.name: t.status for t in result.tiers}
+    if not tier or set(st) <= {"run"}:        # no per-tier results (exit code only): the run is the tier
+        return "pass" if outcome == "pass" else ("fail" if outcome in ("fail", "timeout") else "inconclusive")
+    if st.get(tier) in ("fail", "timeout"):
+        return "fail"
+    if st.get(tier) == "pass" or outcome == "pass":
+        return "pass"
+    if outcome == "timeout" or st.get("run") == "timeout":
+        return "fail" if tier not in st else "inconclusive"
+    return "inconclusive"

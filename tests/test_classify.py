@@ -127,3 +127,16 @@ def test_stored_lab_bundles(tmp_path, case):
     from redfix_lib.lab.recipes import load_meta
     exp = load_meta(v["recipe"])["expected"]
     assert (v["reproducibility"], v["cause"], v["sub_cause"]) == (exp["reproducibility"], exp["cause"], exp["sub_cause"])
+
+
+def test_runs_that_never_reached_the_tier_are_inconclusive(tmp_path):
+    b = mk_bundle(tmp_path, [True] * 5, evidence=[RULE_R03, sig_ev(1, "x", MARKER)])
+    for r in b.runs[:3]:                          # install broke: restore never ran
+        r.result.tiers = [TierResult("install", "fail"), TierResult("restore", "unver")]
+    v = classify(b)
+    assert v["runs"]["inconclusive"] == [1, 2, 3]
+    assert v["runs"]["isolated"]["runs"] == 2 and v["reproducibility"] == "unknown"
+    for r in b.runs:
+        r.result.tiers = [TierResult("install", "unver"), TierResult("restore", "unver")]
+    v = classify(b)
+    assert v["reproducibility"] == "unknown" and "never reached" in v["confidence"]["how"]
