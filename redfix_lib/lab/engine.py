@@ -182,6 +182,7 @@ def lab_up() -> dict:
             base.tag(repo, tag)
     st["created"]["images"] = wanted
     _save_state(st)
+    clear_stale_runs(client)
     say(f"building lab recipe repositories under {home / 'recipes'} ...")
     build_repos(home / "recipes")
     seed_warm_state(home / "ci-warm")
@@ -192,6 +193,22 @@ def lab_up() -> dict:
     _save_state(st)
     say("lab is up: " + ", ".join(st["recipes"]))
     return st
+
+
+COLD_STACK_RE = r"^[a-z0-9]{1,4}-[0-9a-f]{6}_"
+
+
+def clear_stale_runs(client) -> None:
+    """Cold-run stacks (and stressors) left by a run that was killed: removed when no harness
+    process is running, so a node reads quiet again. Warm (canonical) stacks are left alone."""
+    import re
+    from ..nodes import LocalNode
+    if LocalNode().busy_reasons([{"process": r"redfix_lib\.lab\.harness\.run_recipe_ci"}]):
+        return
+    stale = [s for s in lab_stacks(client) if re.match(COLD_STACK_RE, s) or s == STRESS_STACK]
+    if stale:
+        say(f"removing stacks left by killed runs: {', '.join(stale)}")
+        lifecycle.teardown(client, stale)
 
 
 def deploy_live_warm(client) -> None:
