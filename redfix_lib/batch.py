@@ -31,7 +31,7 @@ def run_notebook(nb_in: Path, nb_out: Path, params: dict, cwd: Path, timeout: fl
     import papermill as pm
     pm.execute_notebook(str(nb_in), str(nb_out), parameters=params, cwd=str(cwd), kernel_name="python3",
                         progress_bar=False, log_output=False, report_mode=False,
-                        execution_timeout=timeout, request_save_on_cull=False)
+                        execution_timeout=timeout)
 
 
 def _run_case(c, day: Path, live: bool, force: bool, node: str | None) -> dict:
