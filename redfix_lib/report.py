@@ -147,7 +147,7 @@ def md_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     esc = lambda x: str(x).replace("|", "/").replace("\n", " ")  # noqa: E731
     return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-                     + ["| " + " | ".join(esc(r[c]) for c in cols) + " |" for _, r in df.iterrows()])
+                     + ["| " + " | ".join(esc(x) for x in row) + " |" for row in df.itertuples(index=False, name=None)])
 
 
 def status_md(verdicts: list[dict], date: str, node_facts: dict | None = None) -> str:
