@@ -6,7 +6,6 @@ in the same run; plus the scan's peak RSS. Prints figures; asserts nothing.
 import argparse
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile

@@ -7,7 +7,6 @@ notebook (replay of a stored bundle) vs the same library call made directly. Pri
 import argparse
 import copy
 import json
-import os
 import shutil
 import sys
 import tempfile

@@ -8,6 +8,8 @@ __version__ = "0.1.0"
 from .params import load_case, load_cases  # noqa: E402
 from .bundle import Bundle, load_bundle  # noqa: E402
 
+__all__ = ["Bundle", "investigate", "load_bundle", "load_case", "load_cases"]
+
 
 def investigate(case_path, out_dir, **kw):
     """Run one case end to end (isolation runs + evidence + verdict). See isolate.investigate."""

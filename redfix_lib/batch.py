@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .bundle import atomic_write_json
 from .errors import EXIT_OK
-from .params import find_case_files, load_cases
+from .params import load_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 NB_DIR = ROOT / "notebooks"

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Callable
 
 from .bundle import Bundle, RunRecord, load_bundle
-from .errors import NodeBusy
 from .nodes import Node, make_node
 from .params import Case, expand, load_case
 from .results import HarnessResult, TierResult, junit_files_for, read_harness_result, reproduction

@@ -178,7 +178,7 @@ def parse_case(data: Any, path: str) -> Case:
     for i, b in enumerate(busy):
         if not isinstance(b, dict) or len(b) != 1 or next(iter(b)) not in BUSY_KINDS \
                 or not isinstance(next(iter(b.values())), str):
-            ck.bad(f"node.busy[{i}]", f"must be one of {{process: REGEX}}, {{stack: REGEX}}, {{lock_file: PATH}}")
+            ck.bad(f"node.busy[{i}]", "must be one of {process: REGEX}, {stack: REGEX}, {lock_file: PATH}")
         else:
             k, v = next(iter(b.items()))
             if k in ("process", "stack"):

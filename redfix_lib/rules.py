@@ -113,7 +113,6 @@ def evaluate(files: dict[str, str], tag: str | None = None, prev_files: dict[str
 def _evaluate_one(files: dict[str, str], tag: str | None, all_files: dict[str, str]) -> list[Finding]:
     comp, where = merged_compose(files)
     services = comp.get("services") or {}
-    configs = comp.get("configs") or {}
     out: list[Finding] = []
     raw_all = "\n".join(t for n, t in files.items() if n.startswith("compose"))
     exports = _abra_exports(all_files)

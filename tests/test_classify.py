@@ -106,7 +106,7 @@ def test_contradictory_strong_causes_give_unknown(tmp_path):
 def test_replay_is_byte_identical(tmp_path):
     b = mk_bundle(tmp_path, [True] * 5, evidence=[RULE_R03, sig_ev(1, "x", MARKER)])
     b.save()
-    a = write_verdict(tmp_path)
+    write_verdict(tmp_path)
     first = (tmp_path / "verdict.json").read_bytes()
     write_verdict(tmp_path)
     assert (tmp_path / "verdict.json").read_bytes() == first

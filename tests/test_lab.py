@@ -35,7 +35,7 @@ def _grep(paths, text):
 
 
 def test_lab_up_is_idempotent_and_complete(lab):
-    st = engine.lab_up()
+    engine.lab_up()
     status = engine.lab_status()
     assert status["swarm"] == "active" and status["proxy_network"] and status["base_image"]
     assert set(list_recipes()) <= set(status["recipes"])

@@ -1,4 +1,3 @@
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +11,6 @@ from redfix_lib.errors import NodeBusy
 from redfix_lib.isolate import isolate, open_bundle
 from redfix_lib.nodes import LocalNode
 from redfix_lib.params import load_case
-from redfix_lib.results import parse_junit
 from conftest import write_case
 
 

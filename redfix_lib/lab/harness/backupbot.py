@@ -9,10 +9,8 @@ restore: restore pre-hook, copy the saved paths back into the running container,
 """
 from __future__ import annotations
 
-import io
 import json
 import os
-import tarfile
 import time
 from pathlib import Path
 
