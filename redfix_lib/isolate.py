@@ -15,18 +15,11 @@ from typing import Callable
 
 from .bundle import Bundle, RunRecord, load_bundle
 from .nodes import Node, make_node
+from .lab import HARNESS_DIR, lab_home
 from .params import Case, expand, load_case
 from .results import HarnessResult, TierResult, junit_files_for, read_harness_result, reproduction
 from .safety import REDACTED, redact_stream, secret_values
 from .stats import stop_decision
-
-
-def lab_home() -> str:
-    return os.environ.get("REDFIX_LAB_HOME", "/var/lib/redfix-lab")
-
-
-def harness_dir() -> str:
-    return str(Path(__file__).parent / "lab" / "harness")
 
 
 def now_iso() -> str:
@@ -35,7 +28,7 @@ def now_iso() -> str:
 
 def template_values(case: Case, run_dir: Path, index: int, ref: str | None = None) -> dict[str, str]:
     return {"recipe": case.recipe, "ref": ref or case.ref, "run_dir": str(Path(run_dir).resolve()), "python": sys.executable,
-            "case": case.case, "lab_home": lab_home(), "harness_dir": harness_dir(), "run_index": str(index)}
+            "case": case.case, "lab_home": str(lab_home()), "harness_dir": str(HARNESS_DIR), "run_index": str(index)}
 
 
 def public_case(case: Case) -> dict:

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from redfix_lib.lab import RECIPES_SRC, lab_home
+from redfix_lib.collectors.static import version_key
 from redfix_lib.lab.harness import lifecycle
 from redfix_lib.lab.harness.canonical import BASE_DOMAIN, stack_name
 from redfix_lib.safety import recipe_problem, ref_problem
@@ -32,11 +33,6 @@ def log(msg: str) -> None:
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
-def version_key(tag: str):
-    import re
-    return [int(x) if x.isdigit() else x for x in re.split(r"[.+-]", tag)]
 
 
 def tier_tests(recipe: str, tier: str) -> list[str]:
