@@ -28,10 +28,15 @@ def _status_of(exc: BaseException) -> str:
 
 
 def run_notebook(nb_in: Path, nb_out: Path, params: dict, cwd: Path, timeout: float | None = None) -> None:
+    """Execute one notebook whose kernel starts in `cwd`. papermill's own `cwd=` does a process-wide
+    os.chdir, which races when the node pool runs cases in threads (one thread's restore leaves the
+    process in another's folder), so the kernel's folder goes through nbclient's resources instead
+    and the process never changes directory."""
     import papermill as pm
-    pm.execute_notebook(str(nb_in), str(nb_out), parameters=params, cwd=str(cwd), kernel_name="python3",
-                        progress_bar=False, log_output=False, report_mode=False,
-                        execution_timeout=timeout)
+    pm.execute_notebook(str(Path(nb_in).resolve()), str(Path(nb_out).resolve()), parameters=params,
+                        kernel_name="python3", progress_bar=False, log_output=False, report_mode=False,
+                        execution_timeout=timeout,
+                        resources={"metadata": {"path": str(Path(cwd).resolve())}})
 
 
 def _run_case(c, day: Path, live: bool, force: bool, node: str | None) -> dict:

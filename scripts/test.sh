@@ -8,4 +8,4 @@ bash scripts/setup.sh
 .venv/bin/redfix lab up
 export REDFIX_REQUIRE_ENGINE=1 PYTHONHASHSEED=0
 .venv/bin/python -m pytest -p no:cacheprovider -q --nbval --nbval-current-env \
-  --nbval-sanitize-with tests/nbval_sanitize.cfg tests outputs/example "$@"
+  --nbval-sanitize-with "$PWD/tests/nbval_sanitize.cfg" tests outputs/example "$@"

@@ -15,6 +15,18 @@ def _isolated_locks(tmp_path, monkeypatch):
     monkeypatch.setenv("REDFIX_LOCK_DIR", str(tmp_path / "locks"))
 
 
+@pytest.fixture(autouse=True)
+def _cwd_unchanged():
+    """No code under test may leave the process in another directory (papermill's cwd= did, from
+    the node pool's threads, and every later relative path broke)."""
+    before = os.getcwd()
+    yield
+    after = os.getcwd()
+    if after != before:
+        os.chdir(before)
+        pytest.fail(f"the test left the process in {after} (was {before})")
+
+
 def write_case(tmp_path, mode, arg="", name="fake", extra="", timeout=30, policy="{max: 3, stop_rule: fixed}"):
     p = tmp_path / f"{name}.yaml"
     p.write_text(textwrap.dedent(f"""\

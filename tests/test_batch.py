@@ -58,3 +58,37 @@ def test_one_failing_case_does_not_stop_the_others(day):
     assert man["cases"][CASES[0]]["status"] == "notebook-error" and "bundle.json" in man["cases"][CASES[0]]["error"]
     assert all(man["cases"][c]["status"] == "ok" for c in CASES[1:])
     assert (day / f"{CASES[0]}.ipynb").exists()                     # the error is kept in its notebook
+
+
+def test_parallel_notebooks_run_in_their_own_folder_without_moving_the_process(tmp_path):
+    """The node pool runs notebooks from threads: each kernel must start in its case's folder, and
+    the process's own working directory must never move (papermill's cwd= chdir'd process-wide and,
+    interleaved across threads, left the process in a case folder)."""
+    import os
+    import threading
+    import nbformat
+    from redfix_lib.batch import run_notebook
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os, time\ntime.sleep(1.0)\n"
+                                          "open('where.txt', 'w').write(os.getcwd())")]
+    src = tmp_path / "probe.ipynb"
+    nbformat.write(nb, str(src))
+    before = os.getcwd()
+    dirs = [tmp_path / f"case{i}" for i in range(3)]
+    errors = []
+
+    def one(d):
+        d.mkdir()
+        try:
+            run_notebook(src, d / "out.ipynb", {}, cwd=d, timeout=120)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+    threads = [threading.Thread(target=one, args=(d,)) for d in dirs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert os.getcwd() == before
+    for d in dirs:
+        assert (d / "where.txt").read_text() == str(d.resolve())
