@@ -15,6 +15,18 @@ def _isolated_locks(tmp_path, monkeypatch):
     monkeypatch.setenv("REDFIX_LOCK_DIR", str(tmp_path / "locks"))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI (REDFIX_REQUIRE_ENGINE=1) a skipped test is a failed one: a green run never hides a
+    test that did not run, whatever the reason (engine, sshd, a missing fixture folder)."""
+    outcome = yield
+    rep = outcome.get_result()
+    if REQUIRE_ENGINE and rep.skipped and not hasattr(rep, "wasxfail"):
+        rep.outcome = "failed"
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        rep.longrepr = f"REDFIX_REQUIRE_ENGINE=1 turns this skip into a failure: {reason}"
+
+
 @pytest.fixture(autouse=True)
 def _cwd_unchanged():
     """No code under test may leave the process in another directory (papermill's cwd= did, from

@@ -22,7 +22,6 @@ def day(tmp_path):
     return d
 
 
-@pytest.mark.skipif(len(CASES) < 6, reason="outputs/example holds the six stored lab bundles")
 def test_batch_replay_writes_notebooks_status_and_resumes(day, tmp_path):
     msgs = []
     rc = run_batch([str(ROOT / "params" / "lab")], date=day.name, out_root=str(day.parent), live=False,
@@ -47,7 +46,6 @@ def test_batch_replay_writes_notebooks_status_and_resumes(day, tmp_path):
     assert sum("done already" in m for m in msgs) == len(CASES)
 
 
-@pytest.mark.skipif(len(CASES) < 2, reason="needs stored bundles")
 def test_one_failing_case_does_not_stop_the_others(day):
     shutil.rmtree(day / CASES[0])                 # its replay has no bundle -> notebook error
     msgs = []

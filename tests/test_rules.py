@@ -1,20 +1,16 @@
-"""Each of the 14 static rules on a real recipe file from ../shared/real-recipes (as shipped, or
-with the one defect the rule is about put into it) or on a lab recipe tree."""
+"""Each of the 14 static rules on a real recipe file (tests/fixtures/real-recipes, copied from
+../shared/real-recipes; as shipped, or with the one defect the rule is about put into it) or on a
+lab recipe tree."""
 from pathlib import Path
-
-import pytest
 
 from redfix_lib.lab import RECIPES_SRC
 from redfix_lib.rules import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL = ROOT.parent / "shared" / "real-recipes"
+REAL = ROOT / "tests" / "fixtures" / "real-recipes"
 BONFIRE = REAL / "bonfire" / "2.0.1+1.0.6-social-amd64"
 TRAEFIK = REAL / "traefik-2021" / "v2.4.8"
 SSB = REAL / "go-ssb-room-2021" / "2.0.3-HEAD"
-
-pytestmark = pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real-recipes not present")
-
 
 def tree(d: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in d.iterdir() if p.is_file() and p.name != "SOURCE.txt"}
