@@ -35,3 +35,5 @@ def test_lab_down_leaves_nothing_behind(engine):
     assert not lab_home().exists()
     state = engine.info()["Swarm"]["LocalNodeState"]
     assert state == ("inactive" if swarm_was_created else "active")
+    if st["created"].get("gwbridge"):
+        assert not [n for n in engine.networks.list(names=["docker_gwbridge"]) if n.name == "docker_gwbridge"]

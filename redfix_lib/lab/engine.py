@@ -145,6 +145,9 @@ def _save_state(st: dict) -> None:
     atomic_write_json(_state_path(), st)
 
 
+GWBRIDGE = "docker_gwbridge"
+
+
 def lab_up() -> dict:
     ensure_engine()
     client = _client()
@@ -155,8 +158,10 @@ def lab_up() -> dict:
     info = client.info()
     if info.get("Swarm", {}).get("LocalNodeState") != "active":
         say("docker swarm init (single node) ...")
+        gw_before = bool(client.networks.list(names=[GWBRIDGE]))
         client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
         st["created"]["swarm"] = True
+        st["created"]["gwbridge"] = not gw_before   # swarm init makes it; swarm leave does not remove it
     existing = [n for n in client.networks.list(names=["proxy"]) if n.name == "proxy"]
     if not existing:
         say("creating the shared attachable overlay network 'proxy' ...")
@@ -267,6 +272,11 @@ def lab_down() -> None:
     if created.get("swarm"):
         say("leaving the swarm lab up initialised")
         client.swarm.leave(force=True)
+        if created.get("gwbridge"):
+            for n in client.networks.list(names=[GWBRIDGE]):
+                if n.name == GWBRIDGE:
+                    say(f"removing network {GWBRIDGE} (made by the swarm init)")
+                    _retry(n.remove)
     home = lab_home()
     if home.exists():
         shutil.rmtree(home)
