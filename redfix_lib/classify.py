@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from .bundle import Bundle, atomic_write_text, load_bundle
 from .logdiff import diff as log_diff
-from .results import reproduction
+from .results import reproduced, reproduction
 from .rules import RULESET_VERSION as RULES_VERSION
 from .signatures import load_catalogue
 from .stats import consecutive_failures_needed, sprt, wilson
@@ -89,7 +89,7 @@ def reproducibility(b: Bundle) -> dict:
                           "ci95": list(wilson(lk, len(load))),
                           "level": (load[0].load if load else {})},
            "sweep_failed": bool(tier), "failed_elsewhere": other, "inconclusive_runs": inconclusive,
-           "sprt": sprt([_reproduces(r, tier) for r in iso]).__dict__ if iso else None,
+           "sprt": sprt(reproduced(b.runs, tier, "isolated")).__dict__ if iso else None,
            "consecutive_needed": N_DET}
     if not iso:
         out.update(value="unknown", confidence=0.0,

@@ -17,7 +17,7 @@ from .bundle import Bundle, RunRecord, load_bundle
 from .nodes import Node, make_node
 from .lab import HARNESS_DIR, lab_home
 from .params import Case, expand, load_case
-from .results import HarnessResult, TierResult, junit_files_for, read_harness_result, reproduction
+from .results import HarnessResult, TierResult, junit_files_for, read_harness_result, reproduced
 from .safety import REDACTED, redact_stream, secret_values
 from .stats import stop_decision
 
@@ -140,6 +140,7 @@ def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, 
     the stop rule allows. Must be called with node.lock() held."""
     max_runs = runs or case.runs.max
     rule = stop_rule or (case.runs.stop_rule if runs is None else "fixed")
+    tier = case.sweep_failure.tier
     done: list[RunRecord] = []
     for i in range(max_runs):
         node.ensure_quiet(case.node.busy)
@@ -151,10 +152,8 @@ def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, 
         done.append(rec)
         if after_run:
             after_run(bundle, rec)
-        tier = case.sweep_failure.tier
-        verdicts = [reproduction(r.outcome, r.result, tier) for r in bundle.runs if r.mode == mode]
-        outcomes = [v == "fail" for v in verdicts if v != "inconclusive"]   # a run that never reached the tier proves nothing
-        stop, why = stop_decision(outcomes, rule, case.runs.min if runs is None else max_runs, max_runs)
+        stop, why = stop_decision(reproduced(bundle.runs, tier, mode), rule,
+                                  case.runs.min if runs is None else max_runs, max_runs)
         if stop:
             progress(f"[{case.case}] stopping: {why}")
             break

@@ -169,3 +169,11 @@ def reproduction(outcome: str, result: "HarnessResult", tier: str) -> str:
     if outcome == "timeout" or st.get("run") == "timeout":
         return "fail" if tier not in st else "inconclusive"
     return "inconclusive"
+
+
+def reproduced(runs, tier: str, mode: str) -> list[bool]:
+    """The conclusive runs of `mode`, in order: True where the run reproduced the failure of `tier`.
+    The one sequence both the runner's stop rule and the classifier's SPRT read (a run that never
+    reached the tier proves nothing either way)."""
+    seq = [reproduction(r.outcome, r.result, tier) for r in runs if r.mode == mode]
+    return [v == "fail" for v in seq if v != "inconclusive"]
