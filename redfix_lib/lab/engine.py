@@ -148,6 +148,11 @@ def _save_state(st: dict) -> None:
 GWBRIDGE = "docker_gwbridge"
 
 
+def _networks_named(client, name: str) -> list:
+    """Networks called exactly `name` (the engine's name filter also matches other names containing it)."""
+    return [n for n in client.networks.list(names=[name]) if n.name == name]
+
+
 def lab_up() -> dict:
     ensure_engine()
     client = _client()
@@ -158,11 +163,11 @@ def lab_up() -> dict:
     info = client.info()
     if info.get("Swarm", {}).get("LocalNodeState") != "active":
         say("docker swarm init (single node) ...")
-        gw_before = bool(client.networks.list(names=[GWBRIDGE]))
+        gw_before = bool(_networks_named(client, GWBRIDGE))
         client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
         st["created"]["swarm"] = True
         st["created"]["gwbridge"] = not gw_before   # swarm init makes it; swarm leave does not remove it
-    existing = [n for n in client.networks.list(names=["proxy"]) if n.name == "proxy"]
+    existing = _networks_named(client, "proxy")
     if not existing:
         say("creating the shared attachable overlay network 'proxy' ...")
         client.networks.create("proxy", driver="overlay", attachable=True, labels={LAB_LABEL: "1"})
@@ -259,7 +264,7 @@ def lab_down() -> None:
             _retry(obj.remove)
     created = st.get("created", {})
     for name in created.get("networks", []):
-        for n in client.networks.list(names=[name]):
+        for n in _networks_named(client, name):
             if (n.attrs.get("Labels") or {}).get(LAB_LABEL) == "1":
                 say(f"removing network {name}")
                 _retry(n.remove)
@@ -273,10 +278,9 @@ def lab_down() -> None:
         say("leaving the swarm lab up initialised")
         client.swarm.leave(force=True)
         if created.get("gwbridge"):
-            for n in client.networks.list(names=[GWBRIDGE]):
-                if n.name == GWBRIDGE:
-                    say(f"removing network {GWBRIDGE} (made by the swarm init)")
-                    _retry(n.remove)
+            for n in _networks_named(client, GWBRIDGE):
+                say(f"removing network {GWBRIDGE} (made by the swarm init)")
+                _retry(n.remove)
     home = lab_home()
     if home.exists():
         shutil.rmtree(home)
@@ -301,7 +305,7 @@ def lab_status() -> dict:
     client = _client()
     info = client.info()
     out["swarm"] = info.get("Swarm", {}).get("LocalNodeState")
-    out["proxy_network"] = bool(client.networks.list(names=["proxy"]))
+    out["proxy_network"] = bool(_networks_named(client, "proxy"))
     have = {t for img in client.images.list() for t in img.tags}
     out["base_image"] = BASE_IMAGE in have
     out["stacks"] = lab_stacks(client)
