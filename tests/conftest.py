@@ -71,9 +71,7 @@ def engine_available() -> str | None:
 def engine():
     why = engine_available()
     if why:
-        if REQUIRE_ENGINE:
-            pytest.fail(f"REDFIX_REQUIRE_ENGINE=1 but {why}")
-        pytest.skip(why)
+        pytest.skip(why)             # a failure in CI: see pytest_runtest_makereport
     import docker
     return docker.from_env(timeout=120)
 
@@ -85,9 +83,7 @@ def sshd(tmp_path_factory):
     import shutil
     from sshd_helper import start_sshd
     if not os.path.exists(shutil.which("sshd") or "/usr/sbin/sshd") or not shutil.which("ssh"):
-        if REQUIRE_ENGINE:
-            pytest.fail("REDFIX_REQUIRE_ENGINE=1 but openssh-server/client are not installed")
-        pytest.skip("no sshd")
+        pytest.skip("openssh-server/client are not installed")   # a failure in CI
     srv = start_sshd(tmp_path_factory.mktemp("sshd"))
     yield srv
     srv["stop"]()
