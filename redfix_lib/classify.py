@@ -129,7 +129,9 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
         c["kinds"].add(kind)
         c["ids"].add(ev_id)
         c["precedence"] = max(c["precedence"], precedence)
-        c["fix"] = c["fix"] or fix
+        # a signature's fix hint is generic (a family); any other kind's fix is specific and wins
+        if fix and (not c["fix"] or (c.get("fix_kind") == "signature" and kind != "signature")):
+            c["fix"], c["fix_kind"] = fix, kind
         c["proof"] = c["proof"] or proof
         if note and note not in [n for _, n in c["notes"]] and not note.split(": ", 1)[-1].lstrip().startswith(">"):
             c["notes"].append((NOTE_PRIORITY.get(kind, 9), note))

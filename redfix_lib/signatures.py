@@ -161,7 +161,7 @@ _PREFIX = re.compile(
     rb"^(?:\xef\xbb\xbf)?"
     rb"(?:\[?\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?\]?\s+)?"     # timestamp
     rb"(?:[\w.@/-]+\s+\|\s?)?")                                             # compose/service prefix "app_1  | "
-_SRC_MARK = re.compile(rb"^(?:>(?:\s|$)|\++\s|\[command\]|\$\s|#\s|//\s)")
+_SRC_MARK = re.compile(rb"^(?:>(?:\s{2,}|$)|\++\s|\[command\]|\$\s|#\s|//\s)")
 _PY_FRAME = re.compile(rb'^\s*File "[^"]+", line \d+')
 _CODE = re.compile(
     rb"^(?:\s{4,}|\t+)(?:raise\b|assert\b|print\(|echo\s|printf\s|log(?:ger|ging)?\.\w+\(|throw\s|die\s|"
