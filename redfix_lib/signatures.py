@@ -302,11 +302,17 @@ def scan_text(text: str, cat: Catalogue | None = None) -> Hits:
 
 
 def scan_file(path: str, cat: Catalogue | None = None, max_bytes: int = MAX_BYTES) -> Hits:
-    """scan() of a regular file (anything else is refused with ValueError: a FIFO would block, a
-    device never end)."""
-    with open(path, "rb", buffering=0) as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+    """scan() of a regular file. Anything else is refused with ValueError before a byte is read:
+    a FIFO would block, a device never end (opened non-blocking, so checking cannot hang)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ValueError(f"{path}: not a regular file")
+        f = os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
         return scan(f, cat, max_bytes)
 
 
@@ -352,7 +358,8 @@ def explain_hits(hits: Iterable[Hit], cat: Catalogue | None = None) -> dict:
     for h in hints:
         if h["decided_by"] not in deciding:
             deciding.append(h["decided_by"])
-    out = {"catalogue_version": cat.version, "verdict": verdict, "matches": matches, "hints": hints,
+    out = {"catalogue_version": cat.version, "verdict": verdict, "family": verdict["family"],
+           "matches": matches, "hints": hints,
            "deciding_evidence": deciding,
            # compact form kept for bundle readers: cause is a class only when a line decides it
            "cause_hint": {"cause": verdict["class"] or "unknown", "sub_cause": verdict["sub_cause"],
