@@ -1,5 +1,7 @@
 """explain-log on the real-failure corpus (benchmarks/corpus/corpus.jsonl): per-class precision /
-recall, macro-F1 and the confident-wrong count. Prints figures; asserts nothing.
+recall, macro-F1 and the confident-wrong count, overall and per collection batch (batch 1 was
+collected against catalogue v2 and then used to revise it into v3; batch 2 was collected and
+labelled after v3 was frozen, so it is held out). Prints figures; asserts nothing.
 
     .venv/bin/python benchmarks/bench_corpus.py [--catalogue FILE] [--misses] [--json]
 
@@ -95,6 +97,10 @@ def main() -> int:
         print(f"{c:<18}{x['support']:>8}{x['predicted']:>10}{x['precision']:>10.3f}{x['recall']:>8.3f}{x['f1']:>7.3f}")
     print(f"macro-F1 (labels present): {s['macro_f1']:.3f}   accuracy: {s['accuracy']:.3f}   "
           f"confident-wrong: {s['confident_wrong']}   no signature matched: {s['no_match']}")
+    for b in sorted({r.get("batch", 1) for r in load_corpus(Path(a.corpus))}):
+        sb = score([r for r in load_corpus(Path(a.corpus)) if r.get("batch", 1) == b], cat)
+        print(f"  batch {b}: {sb['n']} excerpts, macro-F1 {sb['macro_f1']:.3f}, accuracy {sb['accuracy']:.3f}, "
+              f"confident-wrong {sb['confident_wrong']}, no match {sb['no_match']}")
     if a.misses:
         for x in s["rows"]:
             if not x["correct"]:
