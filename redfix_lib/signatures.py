@@ -329,7 +329,8 @@ def explain_hits(hits: Iterable[Hit], cat: Catalogue | None = None) -> dict:
         s = by_id[h.signature]
         matches.append({"signature": s.id, "family": s.family, "line": h.line_no, "text": h.line,
                         "confidence": s.confidence, "classes": list(s.classes), "decided_by": s.decided_by,
-                        "cause": s.cause, "sub_cause": s.sub_cause, "precedence": s.precedence})
+                        # the class other evidence may corroborate; a hint's lead is not a verdict
+                        "lead_class": s.lead, "sub_cause": s.sub_cause, "precedence": s.precedence})
     decisive = [m for m in matches if m["confidence"] == "decisive"]
     dclasses = sorted({m["classes"][0] for m in decisive})
     hints, seen = [], set()

@@ -319,6 +319,8 @@ def test_corpus_zero_confident_wrong_and_accuracy_floor():
 def test_explain_hits_keeps_the_fields_classify_and_the_log_collector_read():
     out = explain_hits(scan_text("sh: can't create /etc/app.ini: Read-only file system\n"))
     m = out["matches"][0]
-    assert {"signature", "line", "text", "cause", "sub_cause", "precedence"} <= set(m)
-    assert (m["cause"], m["sub_cause"]) == ("recipe", "read-only-config-write")      # the lead class
+    assert {"signature", "line", "text", "lead_class", "sub_cause", "precedence"} <= set(m)
+    assert "cause" not in m                          # a hint never reads as a cause
+    assert (m["lead_class"], m["sub_cause"]) == ("recipe", "read-only-config-write")
+    assert (BY_ID[m["signature"]].cause, BY_ID[m["signature"]].sub_cause) == ("recipe", "read-only-config-write")
     assert BY_ID["read-only-config-write"].confidence == "hint"
