@@ -17,6 +17,7 @@ from . import __version__
 from .bundle import Bundle, atomic_write_text, load_bundle
 from .logdiff import diff as log_diff
 from .results import reproduced, reproduction
+from .rules import RULES, corroborates
 from .rules import RULESET_VERSION as RULES_VERSION
 from .signatures import load_catalogue
 from .stats import consecutive_failures_needed, sprt, wilson
@@ -25,33 +26,13 @@ CLASSIFIER_VERSION = "classify-2"
 N_DET = consecutive_failures_needed()        # 5: rules out a <=50% flake at 95%
 CAUSE_THRESHOLD = 0.8
 
-RULE_CAUSE = {   # rule -> (sub_cause, tiers it can explain)
-    "R01": ("backup-labels-not-deployed", {"backup", "restore"}),
-    "R02": ("database-not-backed-up", {"backup", "restore"}),
-    "R03": ("missing-restore-hook", {"restore"}),
-    "R04": ("backup-path-unmounted-volume", {"backup", "restore"}),
-    "R05": ("hook-script-missing", {"backup", "restore"}),
-    "R06": ("config-version-not-bumped", {"install", "upgrade", "promote"}),
-    "R07": ("moving-image-tag", {"install", "upgrade", "promote", "custom"}),
-    "R08": ("cross-stack-alias-collision", {"install", "promote", "custom"}),
-    "R09": ("service-without-image", {"install"}),
-    "R10": ("silent-rollback", {"upgrade", "promote"}),
-    "R11": ("overlay-missing-at-older-tag", {"upgrade"}),
-    "R12": ("version-label-mismatch", {"upgrade"}),
-    "R13": ("legacy-backup-labels", {"backup", "restore"}),
-    "R14": ("read-only-config-write", {"install", "upgrade", "promote"}),
-}
 NOTE_PRIORITY = {"harness_code": 0, "test_expectation": 0, "static_rule": 1, "network": 2, "reproduction": 3,
                  "signature": 4}
-RULE_GREP = {"R01": "labels:|backupbot", "R02": "backupbot|volumes", "R03": "backupbot", "R04": "backupbot|volumes",
-             "R05": "backupbot|target:", "R06": "name:|_VERSION", "R07": "image:", "R08": "networks|proxy|http://",
-             "R09": "image:|^  [a-z]", "R10": "failure_action|order", "R11": "COMPOSE_FILE", "R12": "version",
-             "R13": "backupbot.backup.(path|command)", "R14": "configs|target:|app.ini"}
 FIX = {
     "stale-overlay-test": "scope the overlay: assert the migration only when the head IS that migration (the PR it was "
                           "written for), or land the recipe migration; do not weaken the test elsewhere",
     "warm-domain-collision": "harness: collision-free canonical_domain for live-warm providers (warm-canon-<r>), then enroll",
-    "cross-stack-alias-collision": "recipe: give the service a unique alias and point callers at it (no bare `app` over proxy)",
+    "cross-stack-alias-collision": RULES["R08"].fix,
 }
 
 
@@ -154,9 +135,8 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
             continue
         if e.kind == "static_rules" and e.data.get("label") == "tag":
             for f in e.data.get("findings", []):
-                sub, tiers = RULE_CAUSE.get(f["rule"], (None, set()))
-                if sub and tier in tiers and f["severity"] == "error":
-                    add("recipe", sub, "static_rule", e.id, 50, f"recipe: fix {f['title']}",
+                if corroborates(f, tier):
+                    add(RULES[f["rule"]].cause, RULES[f["rule"]].sub_cause, "static_rule", e.id, 50, f"recipe: fix {f['title']}",
                         note=f"{f['rule']} {f['service']}: {f['message'][:160]}")
         elif e.kind == "test_expectation" and e.data.get("stale"):
             add("test", "stale-overlay-test", "test_expectation", e.id, 90, FIX["stale-overlay-test"], proof=True,
@@ -209,11 +189,11 @@ def cold_verify(b: Bundle, repro: dict, chosen: tuple | None, cand: dict | None,
         if e is None:
             continue
         if e.kind == "static_rules":
-            rules = [f["rule"] for f in e.data["findings"] if RULE_CAUSE.get(f["rule"], (None, set()))[0] == chosen[1]]
-            pat = RULE_GREP.get(rules[0] if rules else "", "image:")
-            steps.append({"how": f"git -C {e.source.split('@')[0]} show {e.data['ref']}:compose.yml | grep -nE '{pat}'",
-                          "expect": "; ".join(f"{f['rule']}: {f['message'][:100]}" for f in e.data["findings"]
-                                              if RULE_CAUSE.get(f['rule'], (None, set()))[0] == chosen[1])})
+            hits = [f for f in e.data["findings"] if f["rule"] in RULES and RULES[f["rule"]].sub_cause == chosen[1]]
+            pat = RULES[hits[0]["rule"]].grep if hits else "image:"
+            blamed = hits[0].get("file", "compose.yml") if hits else "compose.yml"
+            steps.append({"how": f"git -C {e.source.split('@')[0]} show {e.data['ref']}:{blamed} | grep -nE '{pat}'",
+                          "expect": "; ".join(f"{f['rule']}: {f['message'][:100]}" for f in hits)})
         elif e.kind == "test_expectation":
             a = e.data["asserted"]
             pat = "|".join(a["images"] + [f"^  {s}:" for s in a["removed_services"]])
