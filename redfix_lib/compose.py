@@ -320,13 +320,14 @@ def _list_to_map(v: Any) -> dict:
     return {str(x): None for x in v or []}
 
 
-def _normalise_service(svc: dict) -> dict:
+def _normalise_service(svc: dict, env: dict | None = None) -> dict:
     svc = dict(svc)
     for k in ("labels",):
         if k in svc and not isinstance(svc[k], (_Reset, Override)):
             svc[k] = labels_dict(svc[k])
     if "environment" in svc and not isinstance(svc["environment"], (_Reset, Override)):
-        svc["environment"] = env_dict(svc["environment"])
+        # a bare `- NAME` takes its value from the app's env (compose semantics)
+        svc["environment"] = {k: (env or {}).get(k) if v is None else v for k, v in env_dict(svc["environment"]).items()}
     for k in ("networks", "depends_on"):
         if k in svc and not isinstance(svc[k], (_Reset, Override)):
             svc[k] = _list_to_map(svc[k])
@@ -474,7 +475,7 @@ def _load_one(files: dict[str, str], name: str, env: dict, errors: list, depth: 
     errors.extend((name, e) for e in errs)
     svcs = doc.get("services")
     if isinstance(svcs, dict):
-        doc["services"] = {k: _normalise_service(v) if isinstance(v, dict) else v for k, v in svcs.items()}
+        doc["services"] = {k: _normalise_service(v, env) if isinstance(v, dict) else v for k, v in svcs.items()}
         for s in list(doc["services"]):
             doc["services"][s] = _extends(files, name, doc["services"], s, env, errors, depth, set())
     return doc, raw

@@ -378,7 +378,7 @@ def r06_cross(files, prev, env, out):
         old = C.load_project(prev, old_stacks[st.label].files, old_stacks[st.label].env)
         for cname, c in sorted((cur.data.get("configs") or {}).items()):
             c, pc = c or {}, (old.data.get("configs") or {}).get(cname) or {}
-            base = posixpath.dirname(cur.top_origin.get(("configs", cname), ""))
+            base = posixpath.dirname(st.files[0])   # compose: paths are relative to the first file
             fpath = posixpath.normpath(posixpath.join(base, str(c.get("file", "")))) if c.get("file") else ""
             name = c.get("name") or f"<stack>_{cname}"
             if fpath and fpath in files and fpath in prev and files[fpath] != prev[fpath] \

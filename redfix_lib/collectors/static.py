@@ -34,9 +34,10 @@ def files_at(cx, repo: str, ref: str) -> dict[str, str]:
     for n, text in list(out.items()):
         if n.endswith((".yml", ".yaml")):
             for m in re.finditer(r"^\s*file:\s*['\"]?([^'\"\s#]+)", text, re.M):
-                p = posixpath.normpath(posixpath.join(posixpath.dirname(n), m.group(1)))
-                if p in all_names and p not in out:
-                    out[p] = _git(cx, repo, "show", f"{ref}:{p}")
+                # relative to the first compose file of the stack (the root for a recipe) or to its own folder
+                for p in {posixpath.normpath(m.group(1)), posixpath.normpath(posixpath.join(posixpath.dirname(n), m.group(1)))}:
+                    if p in all_names and p not in out:
+                        out[p] = _git(cx, repo, "show", f"{ref}:{p}")
     return out
 
 
