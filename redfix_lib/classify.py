@@ -136,7 +136,8 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
         if e.kind == "static_rules" and e.data.get("label") == "tag":
             for f in e.data.get("findings", []):
                 if corroborates(f, tier):
-                    add(RULES[f["rule"]].cause, RULES[f["rule"]].sub_cause, "static_rule", e.id, 50, f"recipe: fix {f['title']}",
+                    r = RULES[f["rule"]]
+                    add(r.cause, r.sub_cause, "static_rule", e.id, 50, r.fix,
                         note=f"{f['rule']} {f['service']}: {f['message'][:160]}")
         elif e.kind == "test_expectation" and e.data.get("stale"):
             add("test", "stale-overlay-test", "test_expectation", e.id, 90, FIX["stale-overlay-test"], proof=True,
