@@ -608,3 +608,37 @@ def test_lab_findings_the_six_verdicts_rely_on_are_unchanged():
                 now = evaluate(lab(recipe, e["data"]["ref"]), tag=e["data"]["ref"])
                 assert [(f.rule, f.service, f.severity, f.file, f.message) for f in now] == \
                     [(f["rule"], f["service"], f["severity"], f["file"], f["message"]) for f in e["data"]["findings"]]
+
+
+def test_static_collector_reads_mounted_files_at_refs_and_the_app_env(tmp_path):
+    """collectors/static.py on a git repo of a real tree (no engine): a config file with any name
+    (nginx.conf) is read at both tags, so a change without a version bump is seen; the probe's
+    `env` decides the deployed stack."""
+    import subprocess
+    from types import SimpleNamespace as NS
+    from redfix_lib.collectors import static
+    repo = tmp_path / "lemp"
+    repo.mkdir()
+    for k, v in tree(LEMP).items():
+        (repo / k).parent.mkdir(parents=True, exist_ok=True)
+        (repo / k).write_text(v)
+    git = lambda *a: subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t", *a],  # noqa: E731
+                                    check=True, capture_output=True)
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-qm", "a")
+    git("tag", "1.0.0+8.0")
+    (repo / "nginx.conf").write_text((repo / "nginx.conf").read_text() + "\n# changed\n")
+    git("commit", "-qam", "b")
+    git("tag", "1.0.1+8.0")
+
+    class Node:
+        def capture(self, argv, timeout_s=60):
+            r = subprocess.run(argv, capture_output=True)
+            return r.returncode, r.stdout
+    cx = NS(node=Node(), recipe_repo=str(repo), case=NS(ref="1.0.1+8.0", recipe="lemp"))
+    assert "nginx.conf" in static.files_at(cx, str(repo), "1.0.1+8.0")
+    items = {i.data["label"]: i.data["findings"] for i in static.collect(cx, {"env": {"COMPOSE_FILE": "compose.yml:compose.mailrelay.yml"}})}
+    r06 = [f for f in items["tag"] if f["rule"] == "R06"]
+    assert [("nginx.conf" in f["message"], f["stack"]) for f in r06] == [(True, "compose.yml:compose.mailrelay.yml")]
+    assert not [f for f in items["previous-tag"] if f["rule"] == "R06"]
