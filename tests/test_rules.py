@@ -590,6 +590,9 @@ def test_R15_and_R16_compose_that_does_not_load():
     f = tree(SSB)
     f[".env.sample"] += 'COMPOSE_FILE="compose.yml:compose.gone.yml"\n'
     assert [x.message for x in by_rule(f, "R15")] == ["compose.gone.yml does not exist"]
+    f = tree(SSB)
+    f["compose.yml"] = f["compose.yml"].replace("      - DOMAIN\n", "      - DOMAIN=${DOMAIN:?set DOMAIN}\n      - X=${X_REQUIRED:?}\n")
+    assert [(x.severity, "X_REQUIRED" in x.message) for x in by_rule(f, "R15")] == [("warning", True)]   # DOMAIN is in .env.sample
     b = tree(BONFIRE)
     b["compose.auth.github.yml"] = b["compose.auth.github.yml"].replace("  oauth_client_secret:", "  github_client_secret:")
     assert not by_rule(b, "R16")
