@@ -603,6 +603,7 @@ def test_lab_findings_the_six_verdicts_rely_on_are_unchanged():
     lab trees gives the same rule, service, severity, file and message."""
     import json
     stored = ROOT / "outputs" / "example"
+    checked = 0
     for case, recipe in (("lab-bluesky-pds", "bluesky-pds"), ("lab-gitea", "gitea"), ("lab-mattermost-lts", "mattermost-lts"),
                          ("lab-discourse", "discourse"), ("lab-mumble", "mumble")):
         b = json.loads((stored / case / "bundle.json").read_text())
@@ -611,6 +612,8 @@ def test_lab_findings_the_six_verdicts_rely_on_are_unchanged():
                 now = evaluate(lab(recipe, e["data"]["ref"]), tag=e["data"]["ref"])
                 assert [(f.rule, f.service, f.severity, f.file, f.message) for f in now] == \
                     [(f["rule"], f["service"], f["severity"], f["file"], f["message"]) for f in e["data"]["findings"]]
+                checked += bool(now)
+    assert checked == 6      # R08 bluesky, R14 gitea, R03 (+R07) mattermost, at the tag and the previous tag
 
 
 def test_static_collector_reads_mounted_files_at_refs_and_the_app_env(tmp_path):
