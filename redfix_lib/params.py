@@ -5,15 +5,17 @@ ParamsError, so a malformed file prints one line per problem and nothing runs.
 """
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field, asdict
+import re
+from dataclasses import dataclass, field, asdict, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import ParamsError
-from .safety import ENV_NAME_RE, case_problem, recipe_problem, ref_problem
+from .gate import (CASE_MAX_BYTES, YAML_MAX_DEPTH, docker_host_problem, expand, fpath, host_problem, json_problems,
+                   load_yaml_file, schema_problems, template_problem, type_name, validator_for)
 
 TIERS = ("install", "upgrade", "backup", "restore", "custom", "promote")
 PLACEHOLDERS = {"recipe", "ref", "run_dir", "python", "case", "lab_home", "harness_dir", "run_index"}
@@ -80,202 +82,139 @@ class Case:
     @classmethod
     def from_dict(cls, d: dict) -> "Case":
         d = dict(d)
-        d["sweep_failure"] = SweepFailure(**d.get("sweep_failure", {}))
-        d["node"] = NodeSpec(**d.get("node", {}))
-        d["harness"] = HarnessSpec(**d.get("harness", {}))
-        d["runs"] = RunsPolicy(**d.get("runs", {}))
-        return cls(**d)
+        d["sweep_failure"] = _make(SweepFailure, d.get("sweep_failure"))
+        d["node"] = _make(NodeSpec, d.get("node"))
+        d["harness"] = _make(HarnessSpec, d.get("harness"))
+        d["runs"] = _make(RunsPolicy, d.get("runs"))
+        return _make(cls, d)
 
 
-class _Checker:
-    def __init__(self, path: str):
-        self.path = path
-        self.problems: list[tuple[str, str, str]] = []
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "params" / "case.schema.json"
 
-    def bad(self, fld: str, reason: str) -> None:
-        self.problems.append((self.path, fld, reason))
 
-    def typed(self, d: dict, key: str, typ, fld: str, required=False, default=None):
-        if key not in d or d[key] is None:
-            if required:
-                self.bad(fld, "is required")
+@lru_cache(maxsize=1)
+def _validator():
+    """The case schema: params/case.schema.json is the one place the file format is defined."""
+    return validator_for(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+
+
+def _schema_problems(data: dict) -> list[tuple[tuple, str]]:
+    return schema_problems(_validator(), data)
+
+
+def _order(data: dict):
+    """Sort key: document order of the path's components (required-but-missing go last)."""
+    def key(item):
+        parts, _ = item
+        out, node = [], data
+        for p in parts:
+            if isinstance(node, dict):
+                ks = list(node)
+                out.append(ks.index(p) if p in ks else len(ks))
+                node = node.get(p) if p in node else None
+            elif isinstance(node, list) and isinstance(p, int):
+                out.append(p)
+                node = node[p] if p < len(node) else None
+            else:
+                out.append(0)
+                node = None
+        return out
+    return key
+
+
+def _get(d: dict, *path, default=None):
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
             return default
-        v = d[key]
-        if typ is float and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if typ is str and isinstance(v, (int, float)) and not isinstance(v, bool):
-            self.bad(fld, f"must be a string (quote it: YAML read {v!r} as a number)")
-            return default
-        if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
-            self.bad(fld, f"must be {getattr(typ, '__name__', typ)}, got {type(v).__name__}")
-            return default
-        return v
-
-    def unknown(self, d: dict, allowed: set, prefix: str) -> None:
-        for k in d:
-            if k not in allowed:
-                self.bad(f"{prefix}{k}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+        d = d[p]
+    return d
 
 
-def _check_template(ck: _Checker, s: str, fld: str) -> None:
-    import string
-    try:
-        names = [n for _, n, _, _ in string.Formatter().parse(s) if n is not None]
-    except ValueError as e:
-        ck.bad(fld, f"bad template {s!r}: {e}")
-        return
-    for n in names:
-        if n not in PLACEHOLDERS:
-            ck.bad(fld, f"unknown placeholder {{{n}}} (allowed: {', '.join(sorted(PLACEHOLDERS))})")
+def _semantic_problems(data: dict) -> list[tuple[tuple, str]]:
+    """What a JSON schema cannot say: placeholders, regexes, host names, runs.min <= runs.max."""
+    out: list[tuple[tuple, str]] = []
+    for fld, reason in json_problems(data, max_depth=YAML_MAX_DEPTH):
+        out.append((("<value>",) if fld == "<top>" else tuple([fld]), reason))
+    h = data.get("harness") if isinstance(data.get("harness"), dict) else {}
+    temps: list[tuple[tuple, Any]] = []
+    if isinstance(h.get("argv"), list):
+        temps += [(("harness", "argv", i), a) for i, a in enumerate(h["argv"])]
+    for i, c in enumerate(h.get("pre") if isinstance(h.get("pre"), list) else []):
+        if isinstance(c, list):
+            temps += [(("harness", "pre", i, j), a) for j, a in enumerate(c)]
+    if isinstance(h.get("env"), dict):
+        temps += [(("harness", "env", k), v) for k, v in h["env"].items() if isinstance(k, str)]
+    temps += [(("harness", k), h.get(k)) for k in ("cwd", "results_json", "junit_glob")]
+    for parts, t in temps:
+        if isinstance(t, str) and (p := template_problem(t, PLACEHOLDERS)):
+            out.append((parts, p))
+    busy = _get(data, "node", "busy", default=[])
+    for i, b in enumerate(busy if isinstance(busy, list) else []):
+        if isinstance(b, dict) and len(b) == 1:
+            k, v = next(iter(b.items()))
+            if k in ("process", "stack") and isinstance(v, str):
+                try:
+                    re.compile(v)
+                except (re.error, RecursionError, OverflowError) as e:
+                    out.append((("node", "busy", i, k), f"bad regex: {e}"))
+    host = _get(data, "node", "host")
+    if isinstance(host, str) and (p := host_problem(host)):
+        out.append((("node", "host"), p))
+    dh = _get(data, "node", "docker_host")
+    if isinstance(dh, str) and (p := docker_host_problem(dh)):
+        out.append((("node", "docker_host"), p))
+    rmax, rmin = _get(data, "runs", "max", default=5), _get(data, "runs", "min", default=1)
+    if type(rmax) is int and type(rmin) is int and 1 <= rmax and 0 <= rmin and rmin > rmax:
+        out.append((("runs", "min"), f"must be between 0 and runs.max ({rmax}), got {rmin}"))
+    return out
 
 
-def _argv(ck: _Checker, v: Any, fld: str) -> list[str]:
-    if isinstance(v, str):
-        ck.bad(fld, "must be an argv list of strings, not a shell string")
-        return []
-    if not isinstance(v, list) or not v or not all(isinstance(a, str) for a in v):
-        ck.bad(fld, "must be a non-empty list of strings")
-        return []
-    for i, a in enumerate(v):
-        _check_template(ck, a, f"{fld}[{i}]")
-    return list(v)
+def _make(cls, d: dict | None):
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in (d or {}).items() if k in names})
 
 
 def parse_case(data: Any, path: str) -> Case:
-    ck = _Checker(path)
+    """Validate one case's data (schema + semantic checks); every problem of the file at once."""
     if not isinstance(data, dict):
-        raise ParamsError([(path, "<top>", "must be a YAML mapping")])
-    ck.unknown(data, {"case", "recipe", "ref", "sweep_failure", "node", "harness", "runs",
-                      "timeout_s", "probes", "lab", "description"}, "")
-    case = ck.typed(data, "case", str, "case", required=True, default="")
-    if case and (p := case_problem(case)):
-        ck.bad("case", p)
-    recipe = ck.typed(data, "recipe", str, "recipe", required=True, default="")
-    if recipe and (p := recipe_problem(recipe)):
-        ck.bad("recipe", p)
-    ref = ck.typed(data, "ref", str, "ref", required=True, default="")
-    if ref and (p := ref_problem(ref)):
-        ck.bad("ref", p)
-
-    sf = ck.typed(data, "sweep_failure", dict, "sweep_failure", default={}) or {}
-    ck.unknown(sf, {"tier", "tests", "message"}, "sweep_failure.")
-    tier = ck.typed(sf, "tier", str, "sweep_failure.tier", default="")
-    if tier and tier not in TIERS:
-        ck.bad("sweep_failure.tier", f"unknown tier {tier!r} (one of {', '.join(TIERS)})")
-    tests = ck.typed(sf, "tests", list, "sweep_failure.tests", default=[]) or []
-    if not all(isinstance(t, str) for t in tests):
-        ck.bad("sweep_failure.tests", "must be a list of strings")
-        tests = []
-    sweep = SweepFailure(tier=tier or "", tests=tests,
-                         message=ck.typed(sf, "message", str, "sweep_failure.message", default="") or "")
-
-    nd = ck.typed(data, "node", dict, "node", default={}) or {}
-    ck.unknown(nd, {"kind", "name", "host", "docker_host", "busy"}, "node.")
-    kind = ck.typed(nd, "kind", str, "node.kind", default="local")
-    if kind not in ("local", "ssh"):
-        ck.bad("node.kind", f"must be 'local' or 'ssh', got {kind!r}")
-    busy = ck.typed(nd, "busy", list, "node.busy", default=[]) or []
-    for i, b in enumerate(busy):
-        if not isinstance(b, dict) or len(b) != 1 or next(iter(b)) not in BUSY_KINDS \
-                or not isinstance(next(iter(b.values())), str):
-            ck.bad(f"node.busy[{i}]", "must be one of {process: REGEX}, {stack: REGEX}, {lock_file: PATH}")
-        else:
-            k, v = next(iter(b.items()))
-            if k in ("process", "stack"):
-                import re
-                try:
-                    re.compile(v)
-                except re.error as e:
-                    ck.bad(f"node.busy[{i}].{k}", f"bad regex: {e}")
-    node = NodeSpec(kind=kind or "local", name=ck.typed(nd, "name", str, "node.name", default="local") or "local",
-                    host=ck.typed(nd, "host", str, "node.host"),
-                    docker_host=ck.typed(nd, "docker_host", str, "node.docker_host"), busy=busy)
-    if node.name and (p := case_problem(node.name)):
-        ck.bad("node.name", p)
-
-    hd = ck.typed(data, "harness", dict, "harness", required=True, default={}) or {}
-    ck.unknown(hd, {"argv", "cwd", "env", "unset", "results_json", "junit_glob", "pre"}, "harness.")
-    argv = _argv(ck, hd.get("argv"), "harness.argv") if "argv" in hd else (ck.bad("harness.argv", "is required") or [])
-    pre = []
-    for i, c in enumerate(ck.typed(hd, "pre", list, "harness.pre", default=[]) or []):
-        pre.append(_argv(ck, c, f"harness.pre[{i}]"))
-    env = ck.typed(hd, "env", dict, "harness.env", default={}) or {}
-    for k, v in env.items():
-        if not isinstance(k, str) or not ENV_NAME_RE.match(k):
-            ck.bad(f"harness.env.{k}", "invalid environment variable name")
-        elif not isinstance(v, str):
-            ck.bad(f"harness.env.{k}", f"must be a string (quote it), got {type(v).__name__}")
-        else:
-            _check_template(ck, v, f"harness.env.{k}")
-    unset = ck.typed(hd, "unset", list, "harness.unset", default=[]) or []
-    for i, k in enumerate(unset):
-        if not isinstance(k, str) or not ENV_NAME_RE.match(k):
-            ck.bad(f"harness.unset[{i}]", "invalid environment variable name")
-    for key in ("cwd", "results_json", "junit_glob"):
-        v = ck.typed(hd, key, str, f"harness.{key}")
-        if v:
-            _check_template(ck, v, f"harness.{key}")
-    harness = HarnessSpec(argv=argv, cwd=hd.get("cwd"), env={k: v for k, v in env.items() if isinstance(v, str)},
-                          unset=[u for u in unset if isinstance(u, str)],
-                          results_json=hd.get("results_json"), junit_glob=hd.get("junit_glob"), pre=pre)
-
-    rd = ck.typed(data, "runs", dict, "runs", default={}) or {}
-    ck.unknown(rd, {"max", "min", "stop_rule"}, "runs.")
-    rmax = ck.typed(rd, "max", int, "runs.max", default=5)
-    rmin = ck.typed(rd, "min", int, "runs.min", default=1)
-    if rmax is not None and not (1 <= rmax <= 200):
-        ck.bad("runs.max", f"must be between 1 and 200, got {rmax}")
-    if rmin is not None and rmax is not None and not (0 <= rmin <= rmax):
-        ck.bad("runs.min", f"must be between 0 and runs.max ({rmax}), got {rmin}")
-    rule = ck.typed(rd, "stop_rule", str, "runs.stop_rule", default="sprt")
-    if rule not in STOP_RULES:
-        ck.bad("runs.stop_rule", f"must be one of {', '.join(STOP_RULES)}, got {rule!r}")
-    runs = RunsPolicy(max=rmax or 5, min=rmin if rmin is not None else 1, stop_rule=rule or "sprt")
-
-    timeout = ck.typed(data, "timeout_s", float, "timeout_s", default=900.0)
-    if timeout is not None and not (0 < timeout <= 6 * 3600):
-        ck.bad("timeout_s", f"must be > 0 and at most 21600, got {timeout}")
-
-    probes = ck.typed(data, "probes", list, "probes", default=[]) or []
-    for i, p in enumerate(probes):
-        if not isinstance(p, dict) or not isinstance(p.get("kind"), str):
-            ck.bad(f"probes[{i}]", "must be a mapping with a 'kind'")
-        elif p["kind"] not in PROBE_KINDS:
-            ck.bad(f"probes[{i}].kind", f"unknown probe {p['kind']!r} (one of {', '.join(sorted(PROBE_KINDS))})")
-    lab = ck.typed(data, "lab", dict, "lab", default={}) or {}
-    desc = ck.typed(data, "description", str, "description", default="") or ""
-
-    if ck.problems:
-        raise ParamsError(ck.problems)
-    return Case(case=case, recipe=recipe, ref=ref, source=path, sweep_failure=sweep, node=node,
-                harness=harness, runs=runs, timeout_s=timeout or 900.0, probes=probes, lab=lab,
-                description=desc)
+        raise ParamsError([(path, "<top>", f"must be a YAML mapping of case fields, got {type_name(data)}")])
+    sem = _semantic_problems(data)
+    precise = {parts for parts, _ in sem}       # a semantic check says it better than the schema's pattern
+    probs = [x for x in _schema_problems(data) if x[0] not in precise] + sem
+    if probs:
+        seen, lines = set(), []
+        for parts, reason in sorted(probs, key=_order(data)):
+            line = (path, fpath(parts), reason)
+            if line not in seen:
+                seen.add(line)
+                lines.append(line)
+        raise ParamsError(lines)
+    d = {k: v for k, v in data.items() if k != "$schema"}
+    return Case(case=d["case"], recipe=d["recipe"], ref=d["ref"], source=path,
+                sweep_failure=_make(SweepFailure, d.get("sweep_failure")), node=_make(NodeSpec, d.get("node")),
+                harness=_make(HarnessSpec, d.get("harness")), runs=_make(RunsPolicy, d.get("runs")),
+                timeout_s=float(d.get("timeout_s", 900.0)), probes=list(d.get("probes", [])),
+                lab=dict(d.get("lab", {})), description=d.get("description", ""))
 
 
-def load_case(path: str | os.PathLike) -> Case:
+def load_case(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Case:
+    """Read a case file through the gate (regular file, size cap, UTF-8, safe YAML) and validate it.
+    A symlinked case file must point inside `root` (default: the folder holding it)."""
     p = str(path)
-    try:
-        text = Path(p).read_text(encoding="utf-8")
-    except OSError as e:
-        raise ParamsError([(p, "<file>", f"cannot read: {e.strerror or e}")])
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "<yaml>"
-        raise ParamsError([(p, where, f"invalid YAML: {getattr(e, 'problem', e)}")])
-    return parse_case(data, p)
+    return parse_case(load_yaml_file(p, CASE_MAX_BYTES, root), p)
 
 
-def find_case_files(paths: list[str]) -> list[Path]:
-    out: list[Path] = []
+def find_case_files(paths: list[str]) -> list[tuple[Path, Path | None]]:
+    """(file, symlink root) per case file: a folder's *.yaml/*.yml (whatever their type: the gate
+    refuses a FIFO or a folder named x.yaml instead of skipping it), or a file named directly."""
+    out: list[tuple[Path, Path | None]] = []
     for p in paths:
         pp = Path(p)
-        if pp.is_dir():
-            out.extend(sorted(x for x in pp.rglob("*.yaml") if x.is_file()))
-            out.extend(sorted(x for x in pp.rglob("*.yml") if x.is_file()))
+        if pp.is_dir() and not pp.is_symlink():
+            found = sorted({x for pat in ("*.yaml", "*.yml") for x in pp.rglob(pat)})
+            out.extend((x, pp) for x in found if not x.is_dir() or x.is_symlink())
         else:
-            out.append(pp)
+            out.append((pp, None))
     return out
 
 
@@ -285,11 +224,11 @@ def load_cases(paths: list[str]) -> list[Case]:
     cases: list[Case] = []
     files = find_case_files(paths)
     if not files:
-        raise ParamsError([(",".join(paths) or "<none>", "<path>", "no case files found")])
+        raise ParamsError([(",".join(paths) or "<none>", "<path>", "no case files (*.yaml, *.yml) found")])
     seen: dict[str, str] = {}
-    for f in files:
+    for f, root in files:
         try:
-            c = load_case(f)
+            c = load_case(f, root)
         except ParamsError as e:
             problems.extend(e.problems)
             continue
@@ -300,8 +239,3 @@ def load_cases(paths: list[str]) -> list[Case]:
     if problems:
         raise ParamsError(problems)
     return cases
-
-
-def expand(template: str, values: dict[str, str]) -> str:
-    """Fill {placeholders} of one argv element; values were validated before."""
-    return template.format(**values)

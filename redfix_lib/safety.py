@@ -17,7 +17,7 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def recipe_problem(name: object) -> str | None:
     if not isinstance(name, str) or not name:
         return "must be a non-empty string"
-    if not RECIPE_RE.match(name) or ".." in name:
+    if not RECIPE_RE.fullmatch(name) or ".." in name:
         return (f"invalid recipe name {name!r}: lower-case letters, digits, '.', '_', '-' only, "
                 "starting with a letter or digit")
     return None
@@ -29,24 +29,20 @@ def ref_problem(ref: object) -> str | None:
         return "must be a non-empty string"
     if ref.startswith("-"):
         return f"invalid ref {ref!r}: must not start with '-'"
-    if not REF_RE.match(ref):
+    if not REF_RE.fullmatch(ref):
         return f"invalid ref {ref!r}: allowed characters are letters, digits, '.', '_', '+', '/', '-'"
     if ".." in ref or "//" in ref or ref.endswith("/") or ref.endswith(".lock") or ref.endswith("."):
         return f"invalid ref {ref!r}: '..', '//', trailing '/', '.' or '.lock' are not allowed"
     return None
 
 
-SSH_HOST_RE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*@)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$")
-
-
 def ssh_host_problem(host: object) -> str | None:
-    if not isinstance(host, str) or not SSH_HOST_RE.match(host) or host.startswith("-"):
-        return f"invalid ssh host {host!r}: an ~/.ssh/config alias or [user@]hostname, no options"
-    return None
+    from .gate import host_problem       # one host check for case files, --node and --nodes
+    return host_problem(host)
 
 
 def case_problem(case: object) -> str | None:
-    if not isinstance(case, str) or not CASE_RE.match(case) or ".." in case:
+    if not isinstance(case, str) or not CASE_RE.fullmatch(case) or ".." in case:
         return f"invalid case id {case!r}: letters, digits, '.', '_', '-' only"
     return None
 
