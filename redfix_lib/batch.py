@@ -97,19 +97,49 @@ def _pool(cases, day, live, force, nodes, progress, record):
         record(c, {"case": c.case, "source": c.source, "status": "not-run", "error": "no reachable node left"})
 
 
+def check_inputs(cases, day: Path, live: bool) -> None:
+    """Every stored bundle the batch would resume or replay is valid (exit 2 otherwise); live:
+    local programs/cwd exist (exit 2) and an engine answers where a local case needs one (exit 4)."""
+    from .bundle import load_bundle
+    from .errors import ParamsError
+    problems = []
+    for c in cases:
+        if (day / c.case / "bundle.json").exists() or (day / c.case).is_file():
+            try:
+                load_bundle(day / c.case)
+            except ParamsError as e:
+                problems.extend(e.problems)
+    if live:
+        from .gate import local_run_problems
+        from .isolate import template_values
+        for c in cases:
+            problems.extend(local_run_problems(c, template_values(c, Path("."), 1)))
+    if problems:
+        raise ParamsError(problems)
+    if live:
+        from .gate import require_engine
+        from .nodes import make_node
+        need = [c for c in cases if c.node.kind == "local" and (any("stack" in b for b in c.node.busy)
+                                                                 or any(p.get("kind") == "load" for p in c.probes))]
+        if need:
+            require_engine(make_node(need[0].node), f"case {need[0].case} (stack busy probe / load probe)")
+
+
 def run_batch(params_paths: list[str], date: str | None = None, force: bool = False, out_root: str = "outputs",
               live: bool = True, sweep: str | None = None, progress=print, nodes: list[str] | None = None) -> int:
+    from .gate import load_manifest, load_sweep
     cases = load_cases(params_paths)       # validates everything before anything runs
     if sweep:
-        rep = json.loads(Path(sweep).read_text())
+        rep = load_sweep(sweep)
         failed = {n for n, e in rep["recipes"].items() if e["status"] != "pass"}
         cases = [c for c in cases if c.recipe in failed]
         progress(f"[batch] sweep {sweep}: {len(failed)} failure(s) -> {len(cases)} case(s)")
     date = date or time.strftime("%Y-%m-%d", time.gmtime())
     day = Path(out_root) / date
-    day.mkdir(parents=True, exist_ok=True)
     man_path = day / "manifest.json"
-    manifest = json.loads(man_path.read_text()) if man_path.exists() else {"date": date, "cases": {}}
+    manifest = load_manifest(man_path) or {"date": date, "cases": {}}
+    check_inputs(cases, day, live)         # broken stored bundles, missing programs, no engine: before anything
+    day.mkdir(parents=True, exist_ok=True)
     def record(c, entry):
         manifest["cases"][c.case] = entry
         atomic_write_json(man_path, manifest)

@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from .errors import EXIT_OK, ParamsError, RedfixError
+from .errors import EXIT_BAD_INPUT, EXIT_OK, ParamsError, RedfixError
+
+ARGS = "<command line>"          # the `file` of a refused argument
+
+
+def _bad(fld: str, reason: str) -> ParamsError:
+    return ParamsError([(ARGS, fld, reason)])
 
 
 def _out_dir(args, case) -> Path:
@@ -14,6 +21,53 @@ def _out_dir(args, case) -> Path:
         return Path(args.out)
     import time
     return Path("outputs") / time.strftime("%Y-%m-%d", time.gmtime()) / case.case
+
+
+def _check_out(out: Path, case, flag: str = "--out", fix: bool = False) -> None:
+    """The bundle folder may be new, empty, or this case's own bundle; never a file, another case's
+    bundle, a folder of other things (--fresh would delete it) or, for verify, the failing runs."""
+    from .bundle import load_bundle
+    s = str(out)
+    if any(ord(c) < 32 for c in s):
+        raise _bad(flag, f"{s!r} contains a control character (newline, tab...)")
+    if not os.path.lexists(out):
+        return
+    if not out.is_dir() or out.is_symlink():
+        raise _bad(flag, f"{s} exists and is not a folder: a bundle folder is needed")
+    if not (out / "bundle.json").exists() and not os.path.lexists(out / "bundle.json"):
+        if any(out.iterdir()):
+            raise _bad(flag, f"{s} is a folder that holds other things, not a redfix bundle: refused")
+        return
+    b = load_bundle(out)                       # a broken bundle there is refused (exit 2) as it is
+    if b.case.get("case") != case.case:
+        raise _bad(flag, f"{s} holds the bundle of case {b.case.get('case')!r}, not {case.case!r}: "
+                         "choose another folder")
+    if fix and any(r.mode != "fix" for r in b.runs):
+        raise _bad(flag, f"{s} holds {case.case!r}'s investigation runs; verify starts its bundle afresh and "
+                         "would delete them: choose another folder")
+
+
+def _positive(lo: int, hi: int):
+    def conv(v: str) -> int:
+        try:
+            n = int(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {lo} to {hi}, got {v!r}") from None
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {n}")
+        return n
+    return conv
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its refusals in the `file: field: reason` form (exit 2)."""
+
+    def error(self, message: str):
+        import re
+        self.print_usage(sys.stderr)
+        m = re.match(r"argument ([^:]+): (.*)", message, re.S)
+        fld, reason = (m.group(1), m.group(2)) if m else ("<arguments>", message)
+        self.exit(EXIT_BAD_INPUT, f"redfix: error: {ARGS}: {fld}: {reason}\n")
 
 
 def cmd_check(args) -> int:
@@ -28,9 +82,12 @@ def cmd_isolate(args) -> int:
     from .isolate import isolate, open_bundle
     from .nodes import make_node
     from .params import load_case
+    from .gate import preflight
     case = load_case(args.case)
-    node = make_node(case.node)
     out = _out_dir(args, case)
+    _check_out(out, case)
+    node = make_node(case.node)
+    preflight(case, node, under_load=args.under_load, load_probe=False)
     with node.lock():
         bundle = open_bundle(case, out, node, fresh=args.fresh)
         if args.under_load:
@@ -50,9 +107,15 @@ def cmd_isolate(args) -> int:
 
 
 def cmd_investigate(args) -> int:
+    from .gate import host_problem, preflight
     from .isolate import investigate
+    from .nodes import make_node
     from .params import load_case
+    if args.node and (p := host_problem(args.node)):
+        raise _bad("--node", p)
     case = load_case(args.case)
+    _check_out(_out_dir(args, case), case)
+    preflight(case, make_node(case.node, args.node), under_load=args.under_load, load_probe=True)
     v = investigate(args.case, _out_dir(args, case), runs=args.runs, fresh=args.fresh,
                     under_load=True if args.under_load else None, node_host=args.node)
     print(json.dumps({k: v[k] for k in ("case", "reproducibility", "flake_or_genuine", "cause", "sub_cause",
@@ -65,8 +128,12 @@ def cmd_collect(args) -> int:
     from .isolate import open_bundle, template_values
     from .nodes import make_node
     from .params import load_case
+    from .gate import require_ssh
     case = load_case(args.case)
+    _check_out(_out_dir(args, case), case)
     node = make_node(case.node)
+    if case.node.kind == "ssh":
+        require_ssh(node)
     with node.lock():
         bundle = open_bundle(case, _out_dir(args, case), node)
         collect(Context(case=case, bundle=bundle, node=node, values=template_values(case, bundle.path, 0)), case.probes)
@@ -83,6 +150,12 @@ def cmd_lab(args) -> int:
     elif args.lab_cmd == "status":
         print(json.dumps(engine.lab_status(), indent=2))
     elif args.lab_cmd == "sweep":
+        from .safety import recipe_problem
+        for r in args.recipes or []:
+            if p := recipe_problem(r):
+                raise _bad("recipes", p)
+        if args.out and os.path.lexists(args.out) and not os.path.isdir(args.out):
+            raise _bad("--out", f"{args.out} exists and is not a folder")
         from .lab import sweep
         rep = sweep.run_sweep(stress=args.stress, recipes=args.recipes or None, out=args.out)
         print(sweep.format_report(rep))
@@ -91,7 +164,9 @@ def cmd_lab(args) -> int:
 
 
 def cmd_explain(args) -> int:
+    from .gate import check_log
     from .signatures import explain_file
+    check_log(args.file)                     # exit 2 before the scan: missing, folder, FIFO, device, size
     print(json.dumps(explain_file(args.file), indent=2))
     return EXIT_OK
 
@@ -104,7 +179,20 @@ def cmd_classify(args) -> int:
 
 
 def cmd_batch(args) -> int:
+    import re
     from .batch import run_batch
+    from .gate import host_problem
+    if args.date is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.date):
+        raise _bad("--date", f"must be YYYY-MM-DD (it names a folder), got {args.date!r}")
+    if os.path.lexists(args.out_root) and not os.path.isdir(args.out_root):
+        raise _bad("--out-root", f"{args.out_root} exists and is not a folder")
+    if args.nodes is not None:
+        hosts = args.nodes.split(",")
+        for h in hosts:
+            if p := host_problem(h):
+                raise _bad("--nodes", p)
+        if len(set(hosts)) != len(hosts):
+            raise _bad("--nodes", "a node is named twice (two cases would share it)")
     rc = run_batch(args.params or ["params/lab"], date=args.date, force=args.force, out_root=args.out_root,
                    live=not args.replay, sweep=args.sweep,
                    nodes=[n for n in (args.nodes or "").split(",") if n] or None)
@@ -112,30 +200,44 @@ def cmd_batch(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    from .gate import preflight
+    from .nodes import make_node
+    from .params import load_case
+    from .safety import ref_problem
     from .verify import verify_fix
+    case = load_case(args.case)
+    fix_ref = args.ref or (case.lab or {}).get("fix_ref")
+    if not fix_ref:
+        raise ParamsError([(args.case, "lab.fix_ref", "no fix ref: pass --ref REF or set lab.fix_ref in the case")])
+    if p := ref_problem(fix_ref):
+        raise _bad("--ref", p) if args.ref else ParamsError([(args.case, "lab.fix_ref", p)])
+    import time
+    _check_out(Path(args.out or Path("outputs") / time.strftime("%Y-%m-%d", time.gmtime()) / f"{case.case}-fix"),
+               case, fix=True)
+    preflight(case, make_node(case.node), load_probe=True)
     row = verify_fix(args.case, fix_ref=args.ref, runs=args.runs, out=args.out)
     print(json.dumps(row, indent=2))
     return EXIT_OK if row.get("status") == "verified" else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="redfix", description="Investigate CI failures of Docker Swarm recipes.")
+    p = _Parser(prog="redfix", description="Investigate CI failures of Docker Swarm recipes.")
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("check", help="validate case params files or folders")
     c.add_argument("paths", nargs="+")
     c.set_defaults(fn=cmd_check)
     i = sub.add_parser("isolate", help="run a case's harness alone N times")
     i.add_argument("case")
-    i.add_argument("--runs", type=int, default=None, help="fixed number of runs (default: the case's stop rule)")
+    i.add_argument("--runs", type=_positive(1, 200), default=None, help="fixed number of runs (default: the case's stop rule)")
     i.add_argument("--out", default=None, help="bundle folder (default outputs/<today>/<case>)")
     i.add_argument("--fresh", action="store_true", help="start a new bundle instead of appending runs")
     i.add_argument("--under-load", action="store_true", help="rerun beside controlled stressors")
-    i.add_argument("--load-level", type=int, default=None, help="number of CPU-burner tasks (default 8 per core)")
+    i.add_argument("--load-level", type=_positive(0, 1000), default=None, help="number of CPU-burner tasks (default 8 per core)")
     i.add_argument("--classify", action="store_true", help="write verdict.json afterwards")
     i.set_defaults(fn=cmd_isolate)
     inv = sub.add_parser("investigate", help="isolation runs + load reproduction + evidence + verdict, one case")
     inv.add_argument("case")
-    inv.add_argument("--runs", type=int, default=None)
+    inv.add_argument("--runs", type=_positive(1, 200), default=None)
     inv.add_argument("--out", default=None)
     inv.add_argument("--fresh", action="store_true")
     inv.add_argument("--under-load", action="store_true", help="always add under-load reruns")
@@ -151,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_parser("down")
     ls.add_parser("status")
     sw = ls.add_parser("sweep")
-    sw.add_argument("--stress", type=int, default=None, help="CPU-burner tasks during the sweep (default 8 per core; 0 = none)")
+    sw.add_argument("--stress", type=_positive(0, 1000), default=None, help="CPU-burner tasks during the sweep (default 8 per core; 0 = none)")
     sw.add_argument("--out", default=None)
     sw.add_argument("recipes", nargs="*")
     lab.set_defaults(fn=cmd_lab)
@@ -173,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="run a fix ref in isolation and compare with the failing runs")
     v.add_argument("case")
     v.add_argument("--ref", default=None)
-    v.add_argument("--runs", type=int, default=2)
+    v.add_argument("--runs", type=_positive(1, 200), default=2)
     v.add_argument("--out", default=None)
     v.set_defaults(fn=cmd_verify)
     return p

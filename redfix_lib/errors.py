@@ -5,7 +5,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
 EXIT_NODE_BUSY = 3
-EXIT_NO_ENGINE = 4
+EXIT_NO_ENGINE = 4          # no Docker engine / node unreachable over ssh
 
 
 class RedfixError(Exception):
@@ -30,7 +30,10 @@ class NodeBusy(RedfixError):
 
 
 class NodeUnreachable(RedfixError):
-    exit_code = EXIT_ERROR
+    """No ssh client, or the node does not answer over ssh: nothing can run there (exit 4, as for
+    a missing engine)."""
+
+    exit_code = EXIT_NO_ENGINE
 
 
 class EngineUnavailable(RedfixError):

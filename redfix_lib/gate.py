@@ -542,3 +542,60 @@ def preflight(case, node, *, under_load: bool = False, load_probe: bool = True) 
         needs.append("the case's `stack` busy probe")
     if needs:
         require_engine(node, " and ".join(needs))
+
+
+def check_log(path: str | os.PathLike, fld: str = "<log>") -> None:
+    """explain-log's input, before the scan starts: an existing regular file (not a folder, FIFO or
+    device such as /dev/zero), under LOG_MAX_BYTES, that is text (not UTF-16, not binary)."""
+    check_regular(path, fld, LOG_MAX_BYTES, what="log file")
+    p = str(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as e:
+        raise refuse(p, fld, f"cannot read: {e.strerror or e}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise refuse(p, fld, "changed while being opened: refused")
+        head = os.read(fd, 64 * KiB)
+    finally:
+        os.close(fd)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            raise refuse(p, fld, f"is {name} encoded: convert it to UTF-8 first")
+    if head and head.count(0) > len(head) // 10:
+        raise refuse(p, fld, "looks binary (NUL bytes in its first 64 KiB), not a log")
+
+
+SWEEP_SCHEMA = {
+    "type": "object", "required": ["recipes"],
+    "properties": {"recipes": {"type": "object", "maxProperties": 10000,
+                               "propertyNames": {"pattern": "^(?!.*\\.\\.)[a-z0-9][a-z0-9._-]{0,62}$"},
+                               "additionalProperties": {"type": "object", "required": ["status"],
+                                                        "properties": {"status": {"type": "string"}}}}}}
+
+
+def load_sweep(path: str | os.PathLike, fld: str = "--sweep") -> dict:
+    """A sweep.json for `batch --sweep`: refused cleanly when missing, special, too large or not a
+    sweep report ({"recipes": {name: {"status": ...}}})."""
+    if not os.path.lexists(path):
+        raise refuse("<command line>", fld, f"no such sweep file: {path}")
+    data = load_json_file(path, SWEEP_MAX_BYTES, what="sweep file")
+    probs = schema_problems(validator_for(SWEEP_SCHEMA), data)
+    if probs:
+        raise ParamsError([(str(path), fpath(p), r) for p, r in probs])
+    return data
+
+
+MANIFEST_SCHEMA = {"type": "object", "required": ["cases"],
+                   "properties": {"date": {"type": "string"},
+                                  "cases": {"type": "object", "additionalProperties": {"type": "object"}}}}
+
+
+def load_manifest(path: str | os.PathLike) -> dict | None:
+    if not os.path.lexists(path):
+        return None
+    data = load_json_file(path, MANIFEST_MAX_BYTES, what="manifest")
+    probs = schema_problems(validator_for(MANIFEST_SCHEMA), data)
+    if probs:
+        raise ParamsError([(str(path), fpath(p), r) for p, r in probs])
+    return data

@@ -45,7 +45,8 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
     meta_fix = (case.lab or {}).get("fix_ref")
     fix_ref = fix_ref or meta_fix
     if not fix_ref:
-        raise ValueError(f"{case_path}: no fix ref given and lab.fix_ref is not set")
+        from .errors import ParamsError
+        raise ParamsError([(str(case_path), "lab.fix_ref", "no fix ref: pass --ref REF or set lab.fix_ref")])
     fix = {}
     try:
         from .lab.recipes import load_meta
@@ -56,7 +57,8 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
     env_extra = dict(fix.get("env") or {}) if kind == "harness" else None
     ref = None if kind == "harness" else fix_ref
     if ref and (p := ref_problem(ref)):
-        raise ValueError(f"fix ref: {p}")
+        from .errors import ParamsError
+        raise ParamsError([(str(case_path), "fix ref", p)])
     out_dir = Path(out or Path("outputs") / time.strftime("%Y-%m-%d", time.gmtime()) / f"{case.case}-fix")
     node = make_node(case.node)
     load_spec = next((p for p in case.probes if p["kind"] == "load"), None)

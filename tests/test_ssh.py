@@ -83,7 +83,8 @@ def test_cli_ssh_failure_exit_code(tmp_path, sshd):
     p.write_text(p.read_text() + "node:\n  kind: ssh\n  name: down\n  host: redfix-down\n")
     r = subprocess.run([sys.executable, "-m", "redfix_lib.cli", "isolate", str(p), "--runs", "1", "--out",
                         str(tmp_path / "o")], capture_output=True, text=True, env=dict(os.environ))
-    assert r.returncode == 1 and "ssh to 'redfix-down' failed" in r.stderr
+    assert r.returncode == 4 and "ssh to 'redfix-down' failed" in r.stderr     # exit 4: node unreachable
+    assert not (tmp_path / "o").exists()                                       # refused before anything
 
 
 @pytest.mark.engine
