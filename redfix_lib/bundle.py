@@ -249,7 +249,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     if p.name == "bundle.json" and not p.is_dir():
         p = p.parent
     if not p.exists():
-        raise ParamsError([(str(p), "<bundle>", "no such bundle folder")])
+        raise ParamsError([(str(p / "bundle.json"), "<bundle>", "no such bundle: its folder does not exist")])
     if not p.is_dir():
         raise ParamsError([(str(p), "<bundle>", "is not a bundle folder (give the folder holding bundle.json)")])
     jp = p / "bundle.json"

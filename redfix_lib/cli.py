@@ -71,8 +71,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cmd_check(args) -> int:
+    from .gate import local_run_problems
+    from .isolate import template_values
     from .params import load_cases
-    cases = load_cases(args.paths)
+    # a local case's program or cwd that is missing is refused too
+    cases = load_cases(args.paths, extra=lambda c: local_run_problems(c, template_values(c, Path("."), 1)))
     for c in cases:
         print(f"ok  {c.source}  case={c.case} recipe={c.recipe} ref={c.ref}")
     return EXIT_OK

@@ -202,7 +202,7 @@ def _build(loader: _GateLoader, node, parts: tuple) -> Any:
                 raise _YamlRefusal(fpath(parts), f"a mapping key must be a plain string ({_line(kn.start_mark)})")
             key = _build(loader, kn, parts)
             if not isinstance(key, str):
-                raise _YamlRefusal(fpath(parts + (show(kn.value, 40),)),
+                raise _YamlRefusal(fpath(parts + (kn.value if _NAME_OK.fullmatch(kn.value) else "<key>",)),
                                    f"key is read as {type(key).__name__} by YAML: quote it ({_line(kn.start_mark)})")
             if key in out:
                 raise _YamlRefusal(fpath(parts + (key,)), f"duplicate key ({_line(first[key])} and "
@@ -224,19 +224,24 @@ def _build(loader: _GateLoader, node, parts: tuple) -> Any:
 
 
 def parse_yaml(text: str, path: str | os.PathLike) -> Any:
-    loader = _GateLoader(text)
+    loader = None
     try:
+        loader = _GateLoader(text)
         node = loader.get_single_node()
         return None if node is None else _build(loader, node, ())
     except _YamlRefusal as e:
         raise refuse(path, e.fld, e.reason) from None
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        raise refuse(path, f"line {line}", f"character #x{e.character:04x} is not allowed in YAML") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise refuse(path, _line(mark), f"invalid YAML: {getattr(e, 'problem', None) or str(e)[:120]}") from None
     except RecursionError:
         raise refuse(path, "<yaml>", "nested too deeply: refused") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_yaml_file(path: str | os.PathLike, max_bytes: int = CASE_MAX_BYTES, root=None) -> Any:
@@ -311,18 +316,118 @@ def _ecma(patrn: str) -> "re.Pattern":
     return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", patrn))
 
 
-def validator_for(schema: dict):
-    """A Draft 7 validator with ECMA-262 `pattern` semantics as editors apply them: `$` is the end
-    of the string (Python's `$` also accepts a trailing newline: a case id 'x\\n' would pass and
-    name a folder ending in a newline)."""
-    import jsonschema
-    from jsonschema import validators
+class SchemaError:
+    """One schema violation (the fields jsonschema's ValidationError has, for the subset used)."""
 
-    def pattern(validator, patrn, instance, schema):
-        if isinstance(instance, str) and not _ecma(patrn).search(instance):
-            yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
+    __slots__ = ("absolute_path", "validator", "validator_value", "instance", "schema", "schema_path", "message")
 
-    return validators.extend(jsonschema.Draft7Validator, {"pattern": pattern})(schema)
+    def __init__(self, path, kw, value, instance, schema, spath, message=""):
+        self.absolute_path, self.validator, self.validator_value = path, kw, value
+        self.instance, self.schema, self.schema_path, self.message = instance, schema, spath, message
+
+
+_JSON_TYPES = {"object": lambda v: isinstance(v, dict), "array": lambda v: isinstance(v, list),
+               "string": lambda v: isinstance(v, str), "boolean": lambda v: isinstance(v, bool),
+               "null": lambda v: v is None,
+               "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+               "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+class MiniValidator:
+    """The subset of JSON Schema draft 7 that redfix's schemas use (type, enum, const, pattern,
+    properties, required, additionalProperties, propertyNames, min/max(Length|Items|Properties),
+    minimum/maximum/exclusive*, items, $ref to #/definitions, allOf, if/then). Written here because
+    importing the jsonschema package costs ~2 s per command (its format checkers build a grammar);
+    tests check the shipped schema against jsonschema's draft-7 meta-schema. `pattern` follows
+    ECMA-262 as editors do: `$` is the end of the string (Python's `$` also accepts a trailing
+    newline: a case id 'x\\n' would pass and name a folder ending in a newline)."""
+
+    def __init__(self, schema: dict):
+        self.root = schema
+
+    def _resolve(self, ref: str) -> dict:
+        node: Any = self.root
+        for part in ref.lstrip("#/").split("/"):
+            node = node[part]
+        return node
+
+    def is_valid(self, v, sch) -> bool:
+        return next(iter(self._errors(v, sch, (), ())), None) is None
+
+    def iter_errors(self, data):
+        yield from self._errors(data, self.root, (), ())
+
+    def _errors(self, v, sch, path, spath):
+        if sch is True or sch == {}:
+            return
+        if sch is False:
+            yield SchemaError(path, "false", False, v, sch, spath, "not allowed")
+            return
+        if "$ref" in sch:
+            yield from self._errors(v, self._resolve(sch["$ref"]), path, spath + ("$ref",))
+            return
+        E = lambda kw, msg="": SchemaError(path, kw, sch[kw], v, sch, spath + (kw,), msg)  # noqa: E731
+        t = sch.get("type")
+        if t is not None:
+            ts = t if isinstance(t, list) else [t]
+            if not any(_JSON_TYPES[x](v) for x in ts):
+                yield E("type", f"must be {t}")
+                return
+        if "enum" in sch and not any(v == x and type(v) is type(x) for x in sch["enum"]):
+            yield E("enum")
+        if "const" in sch and not (v == sch["const"] and type(v) is type(sch["const"])):
+            yield E("const")
+        if isinstance(v, str):
+            if "pattern" in sch and not _ecma(sch["pattern"]).search(v):
+                yield E("pattern")
+            if "maxLength" in sch and len(v) > sch["maxLength"]:
+                yield E("maxLength")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if "minimum" in sch and v < sch["minimum"]:
+                yield E("minimum")
+            if "maximum" in sch and v > sch["maximum"]:
+                yield E("maximum")
+            if "exclusiveMinimum" in sch and v <= sch["exclusiveMinimum"]:
+                yield E("exclusiveMinimum")
+            if "exclusiveMaximum" in sch and v >= sch["exclusiveMaximum"]:
+                yield E("exclusiveMaximum")
+        if isinstance(v, list):
+            if "minItems" in sch and len(v) < sch["minItems"]:
+                yield E("minItems")
+            if "maxItems" in sch and len(v) > sch["maxItems"]:
+                yield E("maxItems")
+            if "items" in sch:
+                for i, x in enumerate(v):
+                    yield from self._errors(x, sch["items"], path + (i,), spath + ("items",))
+        if isinstance(v, dict):
+            if "required" in sch and any(k not in v for k in sch["required"]):
+                yield E("required")
+            if "minProperties" in sch and len(v) < sch["minProperties"]:
+                yield E("minProperties")
+            if "maxProperties" in sch and len(v) > sch["maxProperties"]:
+                yield E("maxProperties")
+            props = sch.get("properties", {})
+            if "propertyNames" in sch:
+                for k in v:
+                    yield from self._errors(k, sch["propertyNames"], path, spath + ("propertyNames",))
+            for k, x in v.items():
+                if k in props:
+                    yield from self._errors(x, props[k], path + (k,), spath + ("properties", k))
+            ap = sch.get("additionalProperties", True)
+            extra = [k for k in v if k not in props]
+            if ap is False and extra:
+                yield E("additionalProperties")
+            elif isinstance(ap, dict):
+                for k in extra:
+                    yield from self._errors(v[k], ap, path + (k,), spath + ("additionalProperties",))
+        for i, sub in enumerate(sch.get("allOf", [])):
+            yield from self._errors(v, sub, path, spath + ("allOf", i))
+        if "if" in sch and "then" in sch and self.is_valid(v, sch["if"]):
+            yield from self._errors(v, sch["then"], path, spath + ("then",))
+
+
+def validator_for(schema: dict) -> MiniValidator:
+    return MiniValidator(schema)
 
 
 def type_name(v: Any) -> str:
@@ -387,8 +492,10 @@ def schema_problems(validator, data: Any) -> list[tuple[tuple, str]]:
             out.append((parts, f"too long ({len(v)} characters; limit {e.validator_value})"))
         elif kw in ("minProperties", "maxProperties"):
             out.append((parts, f"{kw}: {e.validator_value}"))
+        elif kw == "const":
+            out.append((parts, f"must be {show(e.validator_value)}, got {show(v)}"))
         else:
-            out.append((parts, e.message[:200]))
+            out.append((parts, (e.message or f"not allowed ({kw})")[:200]))
     return out
 
 

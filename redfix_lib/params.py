@@ -218,8 +218,9 @@ def find_case_files(paths: list[str]) -> list[tuple[Path, Path | None]]:
     return out
 
 
-def load_cases(paths: list[str]) -> list[Case]:
-    """Load every case; collect all problems of all files before raising."""
+def load_cases(paths: list[str], extra=None) -> list[Case]:
+    """Load every case; collect all problems of all files before raising. `extra(case)` may add
+    problems of a loaded case (e.g. the CLI's local program/cwd checks)."""
     problems: list[tuple[str, str, str]] = []
     cases: list[Case] = []
     files = find_case_files(paths)
@@ -236,6 +237,8 @@ def load_cases(paths: list[str]) -> list[Case]:
             problems.append((str(f), "case", f"duplicate case id {c.case!r} (also in {seen[c.case]})"))
         seen[c.case] = str(f)
         cases.append(c)
+        if extra:
+            problems.extend(extra(c))
     if problems:
         raise ParamsError(problems)
     return cases
