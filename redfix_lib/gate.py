@@ -445,7 +445,16 @@ def schema_problems(validator, data: Any) -> list[tuple[tuple, str]]:
     for e in validator.iter_errors(data):
         parts = tuple(e.absolute_path)
         v, kw, sch = e.instance, e.validator, e.schema
-        if kw == "additionalProperties":
+        if "propertyNames" in e.schema_path:
+            # a key of a mapping: the key is the instance, the path is the mapping's
+            if kw == "enum":
+                out.append((parts + (_key(v, 0),), f"unknown field (allowed: {', '.join(e.validator_value)})"))
+            elif parts[-1:] == ("env",):
+                out.append((parts + (_key(v, 0),), f"invalid environment variable name {show(v)}: letters, digits "
+                                                   "and '_', not starting with a digit"))
+            else:
+                out.append((parts + (_key(v, 0),), f"invalid name {show(v)}"))
+        elif kw == "additionalProperties":
             allowed = sorted(sch.get("properties", {}))
             for i, k in enumerate(v):
                 if k not in sch.get("properties", {}):
@@ -465,15 +474,12 @@ def schema_problems(validator, data: Any) -> list[tuple[tuple, str]]:
                     (want == "array" and isinstance(v, str) and len(parts) >= 2 and parts[-2] == "pre"):
                 out.append((parts, "must be an argv list of strings, not a shell string"))
             else:
-                w = {"object": "a mapping", "array": "a list", "integer": "an integer", "number": "a number",
-                     "string": "a string", "boolean": "true or false"}.get(want, str(want))
+                names = {"object": "a mapping", "array": "a list", "integer": "an integer", "number": "a number",
+                         "string": "a string", "boolean": "true or false", "null": "null"}
+                w = " or ".join(names.get(x, str(x)) for x in (want if isinstance(want, list) else [want]))
                 out.append((parts, f"must be {w}, got {type_name(v)}"))
         elif kw == "enum":
             out.append((parts, f"must be one of {', '.join(map(str, e.validator_value))}, got {show(v)}"))
-        elif kw == "pattern" and "propertyNames" in e.schema_path:
-            # a key of a mapping (harness.env): the key is the instance, the path is the mapping's
-            out.append((parts + (_key(v, 0),), f"invalid {'environment variable ' if parts[-1:] == ('env',) else ''}"
-                                               f"name {show(v)}: letters, digits and '_', not starting with a digit"))
         elif kw == "pattern":
             out.append((parts, f"{sch.get('patternErrorMessage', 'invalid value')} (got {show(v)})"))
         elif kw in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-BASE = 'case: {id}\nrecipe: fakerecipe\nref: "1.0.0"\nharness:\n  argv: ["true"]\n'
+BASE = 'case: {id}\nrecipe: fakerecipe\nref: "1.0.0"\nharness:\n  argv: ["touch", "PWNED"]\n'
 
 
 def case(id_: str, body: str | None = None, extra: str = "") -> str:
@@ -136,7 +136,7 @@ c("nul_env", harness("h-nul-env", '  argv: ["true"]\n  env: {X: "a\\0b"}\n'), "h
 c("nul_cwd", harness("h-nul-cwd", '  argv: ["true"]\n  cwd: "/tmp\\0x"\n'), "harness.cwd", "NUL in cwd")
 
 # --- hosts --------------------------------------------------------------------------------------
-c("host_option", case("h-host-opt", extra='node: {kind: ssh, host: "-oProxyCommand=touch /tmp/pwned"}\n'),
+c("host_option", case("h-host-opt", extra='node: {kind: ssh, host: "-oProxyCommand=touch PWNED"}\n'),
   "node.host", "an ssh option")
 c("host_user_option", case("h-host-uopt", extra='node: {kind: ssh, host: "root@-oProxyCommand=x"}\n'),
   "node.host", "option after user@")
@@ -169,7 +169,7 @@ c("yaml_alias_bomb", BOMB, "line 6", "billion laughs (1.3 KB -> > 1 GB before)")
 c("yaml_alias", case("h-alias", extra="lab: {a: &x 1, b: *x}\n"), "line 6", "anchor and alias")
 c("yaml_merge_key", 'case: h-merge\nrecipe: r\nref: main\nbase: &b {argv: ["true"]}\nharness: {<<: *b}\n', "line 4",
   "merge key needs an anchor")
-c("yaml_dup_top", harness("h-dup", '  argv: ["true"]\n') + 'harness:\n  argv: ["rm", "-rf", "/"]\n', "harness",
+c("yaml_dup_top", harness("h-dup", '  argv: ["true"]\n') + 'harness:\n  argv: ["touch", "PWNED"]\n', "harness",
   "second harness: silently won before")
 c("yaml_dup_nested", harness("h-dup-n", '  argv: ["true"]\n  env: {A: "1", A: "2"}\n'), "harness.env.A",
   "duplicate env key")
@@ -273,8 +273,8 @@ b("artifact_escape", lambda d: run0(d).update(artifacts=["../../../etc/passwd"])
 b("evidence_artifact_escape", lambda d: d["evidence"][0].update(artifact="../x"), "evidence[0].artifact",
   "evidence artifact outside")
 b("evidence_status_bad", lambda d: d["evidence"][0].update(status="maybe"), "evidence[0].status", "unknown status")
-b("evidence_unknown_key", lambda d: d["evidence"][0].update(shell="rm -rf /"), "evidence[0]", "unknown key")
-b("run_unknown_key", lambda d: run0(d).update(cmd="x"), "runs[0]", "unknown key")
+b("evidence_unknown_key", lambda d: d["evidence"][0].update(shell="rm -rf /"), "evidence[0].shell", "unknown key")
+b("run_unknown_key", lambda d: run0(d).update(cmd="x"), "runs[0].cmd", "unknown key")
 b("result_missing", lambda d: run0(d).pop("result"), "runs[0].result", "missing")
 b("result_source_bad", lambda d: run0(d)["result"].update(source="guess"), "runs[0].result.source", "unknown source")
 b("schema_version_2", lambda d: d.update(schema_version=2), "schema_version", "future schema")
@@ -284,7 +284,7 @@ b("case_id_newline", lambda d: d["case"].update(case="x\n"), "case.case", "trail
 b("case_id_path", lambda d: d["case"].update(case="../../tmp/x"), "case.case", "path in the case id")
 b("runs_not_list", lambda d: d.update(runs={"1": {}}), "runs", "a mapping")
 b("notes_not_list", lambda d: d.update(notes="x"), "notes", "a string")
-b("top_unknown_key", lambda d: d.update(extra=1), "<top>", "unknown top key")
+b("top_unknown_key", lambda d: d.update(extra=1), "extra", "unknown top key")
 b("duplicate_key", None, "runs[0].index", "duplicate key", raw=b"DUP")
 b("not_json", None, "line 1", "not JSON", raw=b"{'runs': [}\n")
 b("empty", None, "line 1", "empty file", raw=b"")
