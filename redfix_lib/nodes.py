@@ -118,8 +118,10 @@ class Node:
                         if rx.search(s):
                             reasons.append(f"stack {s!r} is deployed (matches {value!r})")
                             break
-                except Exception as e:  # engine down: cannot prove quiet
-                    reasons.append(f"cannot list stacks to check {value!r}: {e}")
+                except Exception as e:  # noqa: BLE001 - engine down: no engine (exit 4), not "busy" (exit 3)
+                    from .errors import EngineUnavailable
+                    raise EngineUnavailable(f"node {self.name!r}: the `stack` busy probe {value!r} needs a Docker "
+                                            f"engine and none answers ({type(e).__name__}); nothing ran") from None
         return reasons
 
     def stacks(self) -> list[str]:

@@ -94,3 +94,81 @@ def test_shipped_params_are_valid():
     r = subprocess.run([sys.executable, "-m", "redfix_lib.cli", "check", str(ROOT / "params")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+# ---- the input gate (units; tests/test_hostile.py runs the hostile corpus through the CLI) ----------
+
+def test_schema_and_dataclasses_agree():
+    """A field the schema accepts is a field the code keeps (parse_case builds the dataclasses from
+    the validated mapping, so a schema-only field would be dropped silently)."""
+    import json
+    from dataclasses import fields
+    from redfix_lib.params import Case, HarnessSpec, NodeSpec, RunsPolicy, SCHEMA_PATH, SweepFailure
+    props = json.loads(SCHEMA_PATH.read_text())["properties"]
+    assert set(props) - {"$schema"} == {f.name for f in fields(Case)} - {"source"}
+    for key, cls in (("harness", HarnessSpec), ("node", NodeSpec), ("runs", RunsPolicy),
+                     ("sweep_failure", SweepFailure)):
+        assert set(props[key]["properties"]) == {f.name for f in fields(cls)}, key
+
+
+@pytest.mark.parametrize("tmpl,ok", [("{recipe}", True), ("a{{b}}c-{run_dir}/x", True), ("{recipe:>9}", False),
+                                     ("{recipe!r}", False), ("{recipe.x}", False), ("{ref[0]}", False),
+                                     ("{}", False), ("{0}", False), ("{recipe", False), ("}", False)])
+def test_templates_only_plain_names(tmpl, ok):
+    from redfix_lib.gate import template_problem
+    from redfix_lib.params import PLACEHOLDERS
+    assert (template_problem(tmpl, PLACEHOLDERS) is None) is ok
+
+
+def test_expand_never_runs_a_format_spec():
+    from redfix_lib.gate import expand
+    assert expand("a{{b}}-{recipe}", {"recipe": "r"}) == "a{b}-r"
+    # even if an unchecked template reached it, no spec is applied (no 1.5 GB padding)
+    assert expand("{recipe:>1500000000}", {"recipe": "r"}) == "r"
+
+
+@pytest.mark.parametrize("host,ok", [("cc-ci", True), ("root@cc-ci.example.org", True), ("u@h:2222", True),
+                                     ("[::1]:22", True), ("-oProxyCommand=x", False), ("u@-oX", False),
+                                     ("a b", False), ("h;id", False), ("h:0", False), ("h:70000", False),
+                                     ("h\n", False), ("", False)])
+def test_host_forms(host, ok):
+    from redfix_lib.gate import host_problem
+    assert (host_problem(host) is None) is ok
+
+
+@pytest.mark.parametrize("url,ok", [("unix:///var/run/docker.sock", True), ("ssh://root@cc-ci:22", True),
+                                    ("tcp://10.0.0.1:2376", True), ("http://x", False), ("unix://rel.sock", False),
+                                    ("ssh://-oProxyCommand=x", False), ("tcp://h:0", False), ("/var/run/x", False),
+                                    ("unix:///x\n", False)])
+def test_docker_host_forms(url, ok):
+    from redfix_lib.gate import docker_host_problem
+    assert (docker_host_problem(url) is None) is ok
+
+
+def test_names_match_in_full():
+    """re.match with `$` accepted 'x\\n'; a case id ending in a newline named a folder."""
+    assert recipe_problem("gitea\n") and ref_problem("main\n")
+    from redfix_lib.safety import case_problem
+    assert case_problem("x\n")
+
+
+def test_alias_bomb_refused_before_expansion(tmp_path):
+    p = tmp_path / "bomb.yaml"
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    lines += [f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]" for i in range(8)]
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ParamsError) as ei:
+        load_case(p)
+    assert "anchor" in ei.value.problems[0][2]
+
+
+def test_symlinked_case_inside_its_folder_is_fine_outside_is_refused(tmp_path):
+    good = write_case(tmp_path, "pass")
+    (tmp_path / "link.yaml").symlink_to(good.name)
+    assert load_case(tmp_path / "link.yaml").case == "fake"
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "out.yaml").symlink_to(good)
+    with pytest.raises(ParamsError) as ei:
+        load_case(tmp_path / "sub" / "out.yaml")
+    assert "symlink" in ei.value.problems[0][2]
+    assert load_case(tmp_path / "sub" / "out.yaml", root=tmp_path).case == "fake"
