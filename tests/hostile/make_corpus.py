@@ -106,6 +106,8 @@ c("probe_typo", case("h-probe-typo", extra="probes: [{kind: dns, netwrok: proxy}
 c("probe_load_negative", case("h-probe-load", extra="probes: [{kind: load, level: -1}]\n"), "probes[0].level",
   "negative")
 c("lab_list", case("h-lab", extra="lab: [x]\n"), "lab", "a list")
+c("lab_fix_ref_option", case("h-fixref", extra='lab: {fix_ref: "--upload-pack=touch PWNED"}\n'), "lab.fix_ref",
+  "option-like fix ref")
 c("description_map", case("h-desc", extra="description: {a: 1}\n"), "description", "a mapping")
 c("top_list", "- case: x\n- recipe: y\n", "<top>", "a list at the top")
 c("top_scalar", "just a string\n", "<top>", "a scalar")
