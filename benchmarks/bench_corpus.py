@@ -1,7 +1,10 @@
 """explain-log on the real-failure corpus (benchmarks/corpus/corpus.jsonl): per-class precision /
-recall, macro-F1 and the confident-wrong count, overall and per collection batch (batch 1 was
-collected against catalogue v2 and then used to revise it into v3; batch 2 was collected and
-labelled after v3 was frozen, so it is held out). Prints figures; asserts nothing.
+recall, macro-F1 and the confident-wrong count, overall and per collection batch. Each batch was
+collected and labelled before the catalogue in force was scored on it: batch 1 revised v2 into v3;
+batch 2 was held out from v3; batch 3 (test code, compose files) was scored on v3 and revised it into
+v4; batch 4 was held out from v4 and revised it into v5; batch 5 was held out from v5 (3
+confident-wrong) and turned two decisive compose entries into hints (v6). Prints figures; asserts
+nothing.
 
     .venv/bin/python benchmarks/bench_corpus.py [--catalogue FILE] [--misses] [--json]
 
@@ -15,7 +18,9 @@ Scoring (one excerpt = one explain-log call on its text):
                 unknown-from-line every confident class is confident-wrong: the line cannot
                 decide it).
   per class c: precision = correct predictions of c / predictions of c; recall = correct
-                predictions of c / excerpts labelled c; macro-F1 = mean F1 over the labels present.
+                predictions of c / excerpts labelled c; macro-F1 = mean F1 over the labels present
+                (a class with zero support, `load` today, is left out rather than averaged in as 0;
+                a class that is present but never predicted counts with F1 0).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Pure: (text | byte stream | file, catalogue) -> matches; no engine, no clock, no subprocess.
 
 The catalogue is organised by failure FAMILY (image, data, startup, readiness, dirty-node, git,
-host, swarm, secrets-config, deploy, warm, harness, test). Each entry names the classes a line is
+host, swarm, secrets-config, deploy, warm, harness, test, compose). Each entry names the classes a line is
 consistent with and a confidence: `decisive` (the line alone decides its one class) or `hint`
 (it cannot; `decided_by` names the evidence that would). explain_hits never answers a confident
 class from hint lines.
@@ -46,7 +46,7 @@ MAX_HITS_PER_SIG = 20
 CLASSES = ("recipe", "test", "harness", "load", "infrastructure", "warm")
 CONFIDENCES = ("decisive", "hint")
 FAMILIES = ("image", "deploy", "swarm", "warm", "data", "startup", "exception", "readiness", "dirty-node",
-            "secrets-config", "git", "host", "harness", "test")
+            "secrets-config", "git", "host", "harness", "test", "compose")
 _FIELDS = {"id", "family", "regex", "literals", "classes", "confidence", "decided_by", "lead", "sub_cause",
            "precedence", "explanation", "fix_hint", "examples", "counter_examples"}
 
