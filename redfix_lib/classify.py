@@ -9,20 +9,23 @@ unless the evidence is a proof or corroborated, and never when two strong causes
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from math import comb
 from pathlib import Path
 
 from . import __version__
 from .bundle import Bundle, atomic_write_text, load_bundle
+from .analyze import derive
 from .logdiff import diff as log_diff
 from .results import reproduced, reproduction
 from .rules import RULES, corroborates
 from .rules import RULESET_VERSION as RULES_VERSION
 from .signatures import load_catalogue
-from .stats import consecutive_failures_needed, sprt, wilson
+from .stats import consecutive_failures_needed, decide, posterior, wilson
+from .versions import versions
 
-CLASSIFIER_VERSION = "classify-2"
+CLASSIFIER_VERSION = "classify-3"
 N_DET = consecutive_failures_needed()        # 5: rules out a <=50% flake at 95%
 CAUSE_THRESHOLD = 0.8
 
@@ -56,7 +59,13 @@ def fisher_one_sided(a_fail: int, a_n: int, b_fail: int, b_n: int) -> float:
     return sum(comb(k, x) * comb(N - k, n - x) for x in range(b_fail, min(k, n) + 1)) / comb(N, n)
 
 
-def reproducibility(b: Bundle) -> dict:
+DET_KINDS = {"static_rule", "harness_code", "test_expectation"}   # a mechanism in code: same every run
+
+
+def reproducibility(b: Bundle, det_evidence: bool = False) -> dict:
+    """From the runs (and the sweep's own failure, one observation): the posterior over
+    deterministic / intermittent / load-only / not-reproduced (stats.decide, the runner's stop rule
+    reads the same), with Wilson intervals and Fisher's exact test isolated vs under load."""
     tier = b.case["sweep_failure"].get("tier", "")
     inconclusive = [r.index for r in b.runs if r.mode in ("isolated", "under-load") and not _conclusive(r, tier)]
     iso = [r for r in b.runs if r.mode == "isolated" and _conclusive(r, tier)]
@@ -64,37 +73,33 @@ def reproducibility(b: Bundle) -> dict:
     k = sum(_reproduces(r, tier) for r in iso)
     lk = sum(_reproduces(r, tier) for r in load)
     other = sorted({t for r in iso + load if not _reproduces(r, tier) for t in _failed_tiers(r)})
+    iso_seq, load_seq = reproduced(b.runs, tier, "isolated"), reproduced(b.runs, tier, "under-load")
+    value, conf, post = decide(iso_seq, load_seq, sweep_failed=bool(tier), det_evidence=det_evidence)
     out = {"isolated": {"runs": len(iso), "failed": k, "rate": round(k / len(iso), 4) if iso else None,
                         "ci95": list(wilson(k, len(iso)))},
            "under_load": {"runs": len(load), "failed": lk, "rate": round(lk / len(load), 4) if load else None,
                           "ci95": list(wilson(lk, len(load))),
                           "level": (load[0].load if load else {})},
            "sweep_failed": bool(tier), "failed_elsewhere": other, "inconclusive_runs": inconclusive,
-           "sprt": sprt(reproduced(b.runs, tier, "isolated")).__dict__ if iso else None,
-           "consecutive_needed": N_DET}
-    if not iso:
+           "posterior": post, "deterministic_evidence": det_evidence, "consecutive_needed": N_DET,
+           "value": value, "confidence": round(conf, 4)}
+    obs = (f"the sweep's failure + {k}/{len(iso)} isolated" + (f" + {lk}/{len(load)} under load" if load else "")
+           + (" + a deterministic mechanism in the code (x2)" if det_evidence else ""))
+    post_s = ", ".join(f"{h} {p:.3f}" for h, p in sorted(post.items(), key=lambda kv: (-kv[1], kv[0])))
+    if not iso and not load:
         out.update(value="unknown", confidence=0.0,
                    how="no conclusive isolated run" + (f" ({len(inconclusive)} run(s) never reached {tier})" if inconclusive else ""))
-    elif k == len(iso):
-        if k >= N_DET:
-            out.update(value="deterministic", confidence=round(1 - 0.5 ** k, 4),
-                       how=f"{k}/{k} isolated runs failed {tier}; a flake failing <=50% of runs would do that with "
-                           f"p <= 0.5^{k} = {0.5 ** k:.4f}")
-        else:
-            out.update(value="unknown", confidence=round(1 - 0.5 ** k, 4),
-                       how=f"{k}/{k} isolated failures: {N_DET} consecutive are needed for 95% (SPRT undecided)")
-    elif k > 0:
-        out.update(value="intermittent", confidence=1.0,
-                   how=f"{k}/{len(iso)} isolated runs failed (95% CI {out['isolated']['ci95']}); a pass proves it is not deterministic")
-    elif load and lk > 0:
-        # the sweep's own failure was under load too
+    elif value == "intermittent" and 0 < k < len(iso):
+        out["how"] = f"{k}/{len(iso)} isolated runs failed (95% CI {out['isolated']['ci95']}); a pass proves it is not deterministic"
+    elif value == "load-only":
         p = fisher_one_sided(0, len(iso), lk + 1, len(load) + 1)
-        out.update(value="load-only", confidence=round(1 - p, 4),
-                   how=f"0/{len(iso)} isolated failures vs {lk}/{len(load)} under load (+ the sweep's failure): "
-                       f"Fisher exact one-sided p = {p:.4f}")
+        out["how"] = (f"posterior load-only {conf:.4f} from {obs}; Fisher exact one-sided p = {p:.4f} "
+                      f"(0/{len(iso)} isolated vs {lk}/{len(load)} under load + the sweep's failure)")
+    elif value == "unknown" and iso and k == len(iso):
+        out["how"] = (f"{k}/{k} isolated failures, posterior deterministic {post['deterministic']:.4f} < 0.95 "
+                      f"({obs}; {post_s})")
     else:
-        out.update(value="not-reproduced", confidence=round(1 - 0.5 ** len(iso), 4),
-                   how=f"0/{len(iso)} isolated" + (f", 0/{len(load)} under load" if load else "") + " runs failed")
+        out["how"] = f"posterior {value} {conf:.4f} from {obs} ({post_s})"
     return out
 
 
@@ -225,10 +230,128 @@ def cold_verify(b: Bundle, repro: dict, chosen: tuple | None, cand: dict | None,
     return out[:6]
 
 
+CORROBORATE = {   # cause -> (probe kinds whose evidence would corroborate it, what each would show)
+    "recipe": [("static_rules", "a rule on the recipe files at the tag explaining the tier"),
+               ("service_logs", "the service's own error line, failing runs only"),
+               ("dns", "the name resolving to another stack")],
+    "test": [("test_expectation", "what the test asserts, satisfied by no released ref")],
+    "harness": [("harness_code", "a harness value colliding with another role's")],
+    "warm-machinery": [("canonical_state", "the warm canonical's version/time"), ("harness_code", "harness values")],
+    "load": [("load", "failures under load against passes alone")],
+    "infrastructure": [("node_clean", "objects other runs left"), ("task_history", "task errors (no suitable node, OOM)")],
+}
+
+
+def _runs_to_decide(repro: dict, det: bool) -> int:
+    """More isolated failures needed before the posterior calls the failure deterministic."""
+    k = repro["isolated"]["failed"]
+    lk = [True] * repro["under_load"]["failed"]
+    for extra in range(1, 11):
+        if decide([True] * (k + extra), lk, True, det)[0] == "deterministic":
+            return extra
+    return 10
+
+
+def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -> dict:
+    """What an undecided verdict still tells: every hint with its evidence, what was ruled out and
+    the next probe or contrast that would decide (cheapest first)."""
+    case = b.case
+    src = case.get("source") or f"params/{case['case']}.yaml"
+    cat = {s.id: s for s in load_catalogue().signatures}
+    hints = [{"cause": k[0], "sub_cause": k[1], "kinds": sorted(v["kinds"]), "evidence": sorted(v["ids"])[:6],
+              "notes": [n for _, n in sorted(v["notes"])][:3],
+              "would_decide": [f"{kind}: {what}" for kind, what in CORROBORATE.get(k[0], []) if kind not in
+                               {"static_rule": "static_rules", "signature": "service_logs", "network": "dns"}.get(
+                                   next(iter(v["kinds"])), next(iter(v["kinds"]))) or len(v["kinds"]) > 1][:2]}
+             for k, v in ranked[:4]]
+    failing = {r.index for r in b.runs if _reproduces(r, tier)}
+    seen = set()
+    for e in b.evidence:      # lines the catalogue only hints at (a class the context must decide)
+        if e.kind in ("harness_log", "service_logs") and e.status == "ok" and e.data.get("run") in failing:
+            for m in e.data.get("matches", []):
+                sg = cat.get(m["signature"])
+                if sg and sg.cause == "unknown" and sg.id not in seen:
+                    seen.add(sg.id)
+                    hints.append({"cause": "unknown", "sub_cause": sg.sub_cause, "kinds": ["signature"],
+                                  "evidence": [e.id], "notes": [f"{e.source} L{m['line']}: {m['text'][:160]}"],
+                                  "would_decide": [sg.explanation[:200]]})
+    ruled_out = [f"{h}: posterior {p:.4f}" for h, p in sorted(repro["posterior"].items()) if p < 0.05]
+    if repro["isolated"]["failed"]:
+        ruled_out.append(f"load as the cause: the failure reproduces alone ({repro['isolated']['failed']}/"
+                         f"{repro['isolated']['runs']} isolated runs)")
+    kinds = {e.kind for e in b.evidence if e.status == "ok"}
+    for e in b.evidence:
+        if e.status != "ok":
+            continue
+        if e.kind == "static_rules" and e.data.get("label") == "tag":
+            errs = [f for f in e.data.get("findings", []) if f["severity"] == "error"
+                    and tier in RULE_CAUSE.get(f["rule"], (None, set()))[1]]
+            if not errs:
+                ruled_out.append(f"a recipe rule for tier {tier} at {e.data.get('ref')}: "
+                                 f"{len(e.data.get('findings', []))} finding(s), none an error explaining {tier}")
+        elif e.kind == "test_expectation" and not e.data.get("stale"):
+            ruled_out.append(f"a stale test: {e.summary[:200]}")
+        elif e.kind == "harness_code" and not e.data.get("collides_with"):
+            ruled_out.append(f"a harness naming collision: {e.summary[:200]}")
+        elif e.kind == "dns" and e.data.get("recipe_addresses"):
+            ruled_out.append(f"a cross-stack alias: {e.summary[:200]}")
+        elif e.kind == "node_clean" and e.data.get("clean"):
+            ruled_out.append("objects left on the node by other runs: node clean")
+    nxt = []
+    iso = repro["isolated"]
+    if repro["value"] == "unknown" and iso["runs"] and iso["failed"] == iso["runs"]:
+        m = _runs_to_decide(repro, repro.get("deterministic_evidence", False))
+        nxt.append({"how": f"redfix isolate {src} --runs {m}", "decides": "reproducibility",
+                    "why": f"{m} more isolated failure(s) take the posterior for deterministic to 0.95"})
+    elif repro["value"] in ("unknown", "not-reproduced") and not iso["failed"]:
+        if not repro["under_load"]["runs"]:
+            nxt.append({"how": f"redfix isolate {src} --under-load --runs 3", "decides": "reproducibility",
+                        "why": "passes alone: failures under load would make it load-only (contrast: load)"})
+        if iso["runs"] < N_DET:
+            nxt.append({"how": f"redfix isolate {src} --runs {N_DET - iso['runs']}", "decides": "reproducibility",
+                        "why": f"{N_DET} isolated passes rule out a <=50% flake at 95%"})
+    for h in hints[:2]:
+        for kind, what in CORROBORATE.get(h["cause"], []):
+            if kind not in kinds and kind != "load":
+                nxt.append({"how": f"redfix collect {src}  (probe {kind})", "decides": f"{h['cause']}/{h['sub_cause']}",
+                            "why": f"{kind} would show {what}"})
+    for e in b.evidence:
+        if e.status != "ok" and e.kind not in ("service_logs", "task_history"):
+            nxt.append({"how": f"redfix collect {src}  (probe {e.kind} again)", "decides": "evidence",
+                        "why": f"{e.id} was {e.summary[:120]}"})
+    prev = next((e.data.get("ref") for e in b.evidence if e.kind == "static_rules" and e.status == "ok"
+                 and e.data.get("label") == "previous-tag"), None)
+    if prev and iso["failed"]:
+        nxt.append({"how": f"redfix isolate {src} --ref {prev} --runs 2", "decides": "recipe change vs environment",
+                    "why": f"contrast: if {prev} passes, the change between {prev} and {case['ref']} is the cause "
+                           f"(diff: git diff {prev} {case['ref']})"})
+    if (case.get("lab") or {}).get("fix_ref"):
+        nxt.append({"how": f"redfix verify {src}", "decides": "the fix", "why": f"contrast: the fix ref "
+                    f"{case['lab']['fix_ref']} passing localises the cause to what it changes"})
+    if not nxt:
+        nxt.append({"how": f"redfix isolate {src} --runs 2 && redfix classify <bundle>", "decides": "reproducibility",
+                    "why": "more runs sharpen the posterior; nothing else is left to probe"})
+    out, seen_how = [], set()
+    for s_ in nxt:
+        if s_["how"] not in seen_how:
+            seen_how.add(s_["how"])
+            out.append(s_)
+    return {"why": why, "hints": hints, "ruled_out": ruled_out, "next": out[:6]}
+
+
+def _has_det_evidence(cands: dict) -> bool:
+    return any(v["kinds"] & DET_KINDS for v in cands.values())
+
+
 def classify(b: Bundle) -> dict:
+    """The verdict of a bundle, its evidence judged now (analyze.derive) with today's catalogue,
+    ruleset and expectation checks."""
     case = b.case
     tier = case["sweep_failure"].get("tier", "")
-    repro = reproducibility(b)
+    items, provenance = derive(b)
+    b = dataclasses.replace(b, evidence=items)
+    det = _has_det_evidence(_candidates(b, {"value": "unknown"}, tier))
+    repro = reproducibility(b, det_evidence=det)
     cands = _candidates(b, repro, tier)
     ranked = sorted(cands.items(), key=lambda kv: (-_strength(kv[1]), -len(kv[1]["kinds"]), -kv[1]["precedence"], kv[0]))
     chosen, cand, cause_conf, why = None, None, 0.0, ""
@@ -260,6 +383,7 @@ def classify(b: Bundle) -> dict:
     conf = round(min(repro["confidence"], cause_conf) if chosen else 0.0, 4)
     logs = lambda idx: [b.path / r.log for r in b.runs if r.index in idx]  # noqa: E731
     ld = log_diff(logs({r.index for r in failing_runs}), logs({r.index for r in b.runs if r.outcome == "pass"}), top=10)
+    undecided = explain_unknown(b, repro, ranked, tier, why) if not chosen or repro["value"] == "unknown" else None
     verdict = {
         "case": case["case"],
         "recipe": case["recipe"],
@@ -278,23 +402,61 @@ def classify(b: Bundle) -> dict:
         "failing_tests": failing_tests,
         "failure_messages": messages[:5],
         "evidence_cited": sorted(cand["ids"]) if cand else [],
-        "fix_approach": (cand["fix"] if cand else "investigate further: " + why),
+        "fix_approach": (cand["fix"] if cand else f"undecided ({why}); next: " + undecided["next"][0]["how"]),
         "fix_ref": (case.get("lab") or {}).get("fix_ref"),
         "cold_verify": cold_verify(b, repro, chosen, cand, failing_tests),
         "runs": {"isolated": repro["isolated"], "under_load": repro["under_load"], "total": len(b.runs),
                  "inconclusive": repro["inconclusive_runs"],
-                 "failed_elsewhere": repro["failed_elsewhere"], "sprt": repro["sprt"],
+                 "failed_elsewhere": repro["failed_elsewhere"], "posterior": repro["posterior"],
+                 "deterministic_evidence": repro["deterministic_evidence"],
                  "consecutive_failures_needed_for_deterministic": N_DET},
         "log_diff": ld,
         "node_clean": next((e.data for e in b.evidence if e.kind == "node_clean" and e.status == "ok"), None),
         "ruleset_version": f"{CLASSIFIER_VERSION}+signatures-v{load_catalogue().version}+{RULES_VERSION}",
         "redfix_version": __version__,
+        "versions": versions(),
+        "analysis": provenance,
     }
+    if undecided:
+        verdict["undecided"] = undecided
     return verdict
 
 
 def verdict_json(b: Bundle) -> str:
     return json.dumps(classify(b), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def changes(old: dict | None, new: dict) -> list[str]:
+    """What re-judging changed against the stored verdict (fields a reader acts on)."""
+    if not old:
+        return ["no stored verdict"]
+    out = []
+    for k in ("reproducibility", "flake_or_genuine", "cause", "sub_cause"):
+        if old.get(k) != new.get(k):
+            out.append(f"{k}: {old.get(k)!r} -> {new.get(k)!r}")
+    oc, nc = (old.get("confidence") or {}).get("value"), new["confidence"]["value"]
+    if oc != nc:
+        out.append(f"confidence: {oc} -> {nc}")
+    oe, ne = set(old.get("evidence_cited") or []), set(new["evidence_cited"])
+    if oe != ne:
+        out.append(f"evidence cited: +{sorted(ne - oe)} -{sorted(oe - ne)}")
+    ocand = {(c["cause"], c["sub_cause"]) for c in old.get("candidates") or []}
+    ncand = {(c["cause"], c["sub_cause"]) for c in new["candidates"]}
+    if ocand != ncand:
+        out.append(f"candidates: +{sorted(ncand - ocand, key=str)} -{sorted(ocand - ncand, key=str)}")
+    ov = old.get("versions") or {"ruleset_version": old.get("ruleset_version"), "redfix": old.get("redfix_version")}
+    if ov != new["versions"]:
+        out.append(f"versions: {ov} -> {new['versions']}")
+    return out
+
+
+def reclassify(bundle_path) -> tuple[dict, list[str]]:
+    """Re-judge a stored bundle with today's analysis; returns (verdict, what changed vs the stored one)."""
+    p = Path(bundle_path)
+    p = p.parent if p.is_file() else p
+    old = json.loads((p / "verdict.json").read_text()) if (p / "verdict.json").exists() else None
+    v = write_verdict(p)
+    return v, changes(old, v)
 
 
 def write_verdict(bundle_path) -> dict:

@@ -74,3 +74,73 @@ def stop_decision(outcomes: list[bool], rule: str, min_runs: int, max_runs: int)
     if s.decision == "continue":
         return False, f"SPRT undecided after {n} runs (llr {s.llr:+.3f}, bounds {LOWER:+.3f}/{UPPER:+.3f})"
     return True, f"SPRT decided '{s.decision}' at run {s.n} (llr {s.llr:+.3f}); {n} run(s) done (min {min_runs})"
+
+
+# ---- the posterior over what the failure is (the reruns' stop rule and the verdict read the same) ----
+# hypothesis -> (P(fail) per isolated run, P(fail) per run under load / in the sweep)
+HYPOTHESES = {"deterministic": (P_DET, P_DET), "intermittent": (P_FLAKY, P_FLAKY),
+              "load-only": (1 - P_DET, P_DET), "not-reproduced": (1 - P_DET, 1 - P_DET)}
+# the sweep's failure is one observation: near certain if deterministic or load-only (the sweep runs
+# recipes side by side), a coin if a flake, and for a one-off outside cause just as likely
+SWEEP_LIKELIHOOD = {"deterministic": P_DET, "intermittent": P_FLAKY, "load-only": P_DET, "not-reproduced": 0.5}
+# equal prior per question: deterministic, a flake, or quiet alone (load-only and not-reproduced share)
+PRIOR = {"deterministic": 1 / 3, "intermittent": 1 / 3, "load-only": 1 / 6, "not-reproduced": 1 / 6}
+DECIDE = 1 - ALPHA          # 0.95
+DET_EVIDENCE_BF = 2.0       # a deterministic mechanism found in the code (rule / harness / test expectation)
+
+
+def posterior(iso: list[bool], load: list[bool] = (), sweep_failed: bool = True,
+              det_evidence: bool = False) -> dict[str, float]:
+    """P(hypothesis | isolated outcomes, under-load outcomes, the sweep's failure, evidence), uniform prior.
+    Outcomes: True = the run reproduced the failure."""
+    like = {}
+    for h, (pi, pl) in HYPOTHESES.items():
+        v = PRIOR[h] * (SWEEP_LIKELIHOOD[h] if sweep_failed else 1.0)
+        for f in iso:
+            v *= pi if f else 1 - pi
+        for f in load:
+            v *= pl if f else 1 - pl
+        if h == "deterministic" and det_evidence:
+            v *= DET_EVIDENCE_BF
+        like[h] = v
+    tot = sum(like.values()) or 1.0
+    return {h: round(v / tot, 4) for h, v in like.items()}
+
+
+def decide(iso: list[bool], load: list[bool] = (), sweep_failed: bool = True, det_evidence: bool = False) -> tuple[str, float, dict]:
+    """(reproducibility, confidence, posterior). An isolated pass and an isolated failure prove
+    `intermittent`; otherwise the hypothesis whose posterior reaches 0.95, else `unknown`.
+    `load-only` needs a failure under load; `deterministic` needs isolated failures only."""
+    post = posterior(iso, load, sweep_failed, det_evidence)
+    if any(iso) and not all(iso):
+        return "intermittent", 1.0, post
+    score = dict(post)
+    if not any(load):        # without a failure under load, 'passes alone' is one question: not reproduced
+        score["not-reproduced"] = round(post["not-reproduced"] + post["load-only"], 4)
+        score.pop("load-only")
+    best = max(score, key=lambda h: (score[h], h))
+    ok = score[best] >= DECIDE - 1e-9
+    if best == "deterministic" and (not iso or not all(iso)):
+        ok = False
+    if best == "not-reproduced" and not any(load) and len(iso) + len(load) < consecutive_failures_needed():
+        ok = False           # a <=50% flake passes n times with p 0.5^n: 5 passes are needed for 95%
+    return (best if ok else "unknown"), score[best], post
+
+
+def sequential_stop(iso: list[bool], load: list[bool], sweep_failed: bool, det_evidence: bool,
+                    min_runs: int, max_runs: int, load_planned: bool = False) -> tuple[bool, str]:
+    """The isolated runner's stop rule. Stops when the posterior decides; when the runs pass alone and
+    a load reproduction follows, after 2 passes (the load runs and the posterior decide then)."""
+    n = len(iso)
+    if n >= max_runs:
+        return True, f"reached the maximum of {max_runs} runs"
+    if n < min_runs:
+        return False, f"{n} of at least {min_runs} runs"
+    value, conf, post = decide(iso, load, sweep_failed, det_evidence)
+    if value in ("deterministic", "intermittent", "not-reproduced", "load-only"):
+        return True, f"posterior decided '{value}' ({conf:.3f}) after {n} isolated run(s)"
+    if load_planned and not any(iso) and n >= 2:
+        return True, (f"{n} isolated passes; the load reproduction decides next "
+                      f"(P(intermittent) {post['intermittent']:.3f})")
+    return False, (f"posterior undecided after {n} run(s): "
+                   + ", ".join(f"{h} {p:.3f}" for h, p in sorted(post.items(), key=lambda kv: -kv[1])))

@@ -24,24 +24,23 @@ def mk_run(i, fail, tier="restore", mode="isolated", msg="boom"):
 
 
 def mk_bundle(tmp_path, outcomes, tier="restore", evidence=(), load=()):
+    """Runs with their harness logs on disk (the raw facts the classifier scans): a log line given
+    with sig_ev(run, ...) is written into that run's harness.log."""
     case = {"case": "t", "recipe": "r", "ref": "1.0.0", "source": "params/t.yaml",
             "sweep_failure": {"tier": tier, "tests": ["test_x"], "message": ""}, "lab": {}}
     runs = [mk_run(i + 1, f, tier) for i, f in enumerate(outcomes)]
     runs += [mk_run(len(runs) + j + 1, f, tier, "under-load") for j, f in enumerate(load)]
+    lines = {e[1]: e[2] for e in evidence if isinstance(e, tuple)}
     for r in runs:
         p = tmp_path / r.log
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text("failing line\n" if r.outcome == "fail" else "ok\n")
-    return Bundle(path=tmp_path, case=case, runs=runs, evidence=list(evidence))
+        p.write_text(("failing line\n" if r.outcome == "fail" else "ok\n") + lines.get(r.index, "") + "\n")
+    return Bundle(path=tmp_path, case=case, runs=runs, evidence=[e for e in evidence if not isinstance(e, tuple)])
 
 
 def sig_ev(run, sig, cause_text):
-    from redfix_lib.signatures import explain_hits, scan
-    import io
-    ex = explain_hits(scan(io.BytesIO(cause_text.encode() + b"\n")))
-    return EvidenceItem(id=f"harness_log:run{run:03d}:harness", kind="harness_log", source="x", status="ok",
-                        summary="", data={"run": run, "signatures": sorted({m["signature"] for m in ex["matches"]}),
-                                          "matches": ex["matches"], "cause_hint": ex["cause_hint"]})
+    """A log line of run `run` (written into its harness.log by mk_bundle)."""
+    return ("log", run, cause_text)
 
 
 RULE_R03 = EvidenceItem(id="static_rules:r@tag", kind="static_rules", source="repo@1.0.0", status="ok", summary="",
@@ -65,13 +64,19 @@ def test_stats_basics():
 CASES = [
     # (isolated outcomes, under-load outcomes, evidence, expected reproducibility, cause, sub_cause)
     ([True] * 5, [], [RULE_R03] + [sig_ev(i, "x", MARKER) for i in range(1, 6)], "deterministic", "recipe", "missing-restore-hook"),
-    ([True] * 4, [], [RULE_R03] + [sig_ev(i, "x", MARKER) for i in range(1, 5)], "unknown", "unknown", None),
+    # the sweep's failure + 3 isolated failures + a rule (a mechanism in the code): posterior 0.97
+    ([True] * 3, [], [RULE_R03] + [sig_ev(i, "x", MARKER) for i in range(1, 4)], "deterministic", "recipe", "missing-restore-hook"),
+    # without the rule 3 failures leave it at 0.94: undecided
+    ([True] * 3, [], [sig_ev(i, "x", MARKER) for i in range(1, 4)], "unknown", "unknown", None),
+    ([True] * 2, [], [RULE_R03] + [sig_ev(i, "x", MARKER) for i in range(1, 3)], "unknown", "unknown", None),
     ([True] * 5, [], [sig_ev(i, "x", MARKER) for i in range(1, 6)], "deterministic", "unknown", None),   # one kind only
     ([True] * 5, [], [RULE_R03], "deterministic", "unknown", None),                                      # rule alone
     ([True, False], [], [RULE_R03, sig_ev(1, "x", MARKER)], "intermittent", "recipe", "missing-restore-hook"),
-    ([False, False], [], [], "not-reproduced", "unknown", None),
+    ([False, False], [], [], "unknown", "unknown", None),          # 2 passes: a 50% flake does that 1 time in 4
+    ([False] * 5, [], [], "not-reproduced", "unknown", None),
     ([False, False], [True, True, True], [sig_ev(3, "x", "handshake did not complete within 4s")], "load-only", "load", "cpu-contention-timeout"),
-    ([False, False], [False, False], [], "not-reproduced", "unknown", None),
+    ([False, False], [False, False], [], "unknown", "unknown", None),
+    ([False] * 4, [False, False], [], "not-reproduced", "unknown", None),
     # contradictory: recipe (rule + signature) vs infrastructure (two signatures kinds? no: signature+... ) -> see below
 ]
 

@@ -1,0 +1,248 @@
+"""Analysis of the raw facts a bundle stores (pure: files on disk in, evidence items out).
+
+Collectors store facts only — log files, recipe files at refs, the test's source, harness values,
+DNS answers. Everything that judges them runs here, at classify time, with today's signature
+catalogue, static ruleset and expectation checks, so `redfix classify` on an old bundle re-judges
+it. Bundles collected before this split stored judged items (signature matches, rule findings,
+`stale`): where their raw facts are absent the stored judgement is used and the verdict says so
+(`analysis.stored`).
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from pathlib import Path
+
+from .bundle import Bundle, EvidenceItem
+
+IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9._-]+$")
+QUOTED_RE = re.compile(r"""(['"])((?:(?!\1).){1,200})\1""")
+
+
+# ---------------------------------------------------------------- logs -> signatures
+def _scan(path: Path) -> dict:
+    from .signatures import explain_hits, scan_file
+    return explain_hits(scan_file(str(path)))
+
+
+def log_items(b: Bundle) -> list[EvidenceItem]:
+    """Every run's harness log and the service logs the harness saved, scanned now."""
+    items = []
+    for run in b.runs:
+        hl = b.path / run.log
+        files = [("harness_log", hl)] if hl.is_file() else []
+        rd = hl.parent
+        files += [("service_logs", p) for p in sorted(rd.glob("services/**/*.log")) if p.is_file()]
+        for kind, f in files:
+            ex = _scan(f)
+            rel = b.rel(f)
+            name = "harness" if kind == "harness_log" else f.stem.split(".")[0]
+            sub = f.parent.name if kind != "harness_log" else ""
+            top = ex["matches"][:5]
+            items.append(EvidenceItem(
+                id=f"{kind}:run{run.index:03d}:{(sub + '/') if sub else ''}{name}", kind=kind,
+                source=rel, status="ok", artifact=rel,
+                excerpt="\n".join(f"L{m['line']}: {m['text']}" for m in top),
+                summary=(f"run {run.index} ({run.outcome}) {name}: "
+                         + (", ".join(sorted({m['signature'] for m in ex['matches']})) or "no signature matched")),
+                data={"run": run.index, "outcome": run.outcome, "mode": run.mode,
+                      "signatures": sorted({m["signature"] for m in ex["matches"]}),
+                      "cause_hint": ex["cause_hint"], "matches": ex["matches"][:20]}))
+    return items
+
+
+# ---------------------------------------------------------------- recipe files -> static rules
+def static_item(e: EvidenceItem, prev_files: dict | None) -> EvidenceItem:
+    from .rules import RULESET_VERSION, evaluate
+    d = e.data
+    findings = evaluate(d["files"], tag=d["ref"] if d.get("is_tag") else None,
+                        prev_files=prev_files if d.get("label") == "tag" else None)
+    data = {k: v for k, v in d.items() if k != "findings"}
+    data.update(ruleset=RULESET_VERSION, findings=[f.to_dict() for f in findings])
+    return dataclasses.replace(
+        e, data=data,
+        summary=f"{d['recipe']}@{d['ref']} ({d['label']}): "
+                + (", ".join(f"{f.rule} {f.service}" for f in findings) or "no rule hit"),
+        excerpt="\n".join(f"{f.rule} [{f.severity}] {f.service}: {f.message}" for f in findings[:10]))
+
+
+# ---------------------------------------------------------------- test source + refs -> expectations
+def asserted(test_source: str, messages: list[str] = ()) -> dict:
+    """What a test asserts, from its source (AST): image refs compared with ==, service names asserted
+    absent (`"x" not in ...`) or present (`"x" in ...`), HTTP status codes compared with ==, other
+    string values compared with ==; and from the failure messages (pytest's `assert a == b` lines,
+    JUnit text) the values the running app actually produced."""
+    images, removed, present, statuses, values = set(), set(), set(), set(), set()
+    try:
+        tree = ast.parse(test_source)
+    except SyntaxError:
+        tree = ast.parse("")
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        parts = [node.left, *node.comparators]
+        for i, op in enumerate(node.ops):
+            left, right = parts[i], parts[i + 1]
+            for a, other in ((left, right), (right, left)):
+                if not isinstance(a, ast.Constant):
+                    continue
+                v = a.value
+                if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(v, str):
+                    (images if IMAGE_RE.match(v) else values).add(v)
+                elif isinstance(op, ast.Eq) and isinstance(v, int) and 100 <= v <= 599 \
+                        and "status" in ast.dump(other).lower():
+                    statuses.add(v)
+                elif a is left and isinstance(v, str) and re.fullmatch(r"[a-z0-9_-]+", v):
+                    if isinstance(op, ast.NotIn):
+                        removed.add(v)
+                    elif isinstance(op, ast.In):
+                        present.add(v)
+    observed = set()
+    for m in messages:
+        for line in m.splitlines():
+            if re.match(r"\s*(E\s+)?assert\b", line) or "AssertionError" in line:
+                observed |= {q[1] for q in QUOTED_RE.findall(line)}
+                observed |= set(re.findall(r"\b([1-5]\d\d)\b", line)) if "status" in line.lower() else set()
+    return {"images": sorted(images), "removed_services": sorted(removed), "present_services": sorted(present),
+            "status_codes": sorted(statuses), "values": sorted(values), "observed": sorted(observed)}
+
+
+def _compose_facts(files: dict) -> tuple[set, set, str]:
+    from .rules import merged_compose
+    try:
+        comp = merged_compose(files)[0]
+    except Exception:  # noqa: BLE001 - an unparsable compose has no services for this check
+        comp = {}
+    svcs = comp.get("services") or {}
+    images = {str(s.get("image")) for s in svcs.values() if isinstance(s, dict) and s.get("image")}
+    text = "\n".join(v for k, v in files.items() if k.startswith("compose"))
+    return set(svcs), images, text
+
+
+def check_expectations(want: dict, refs: list[dict]) -> dict:
+    """Each expectation against every ref: where an image is used, a service dropped or present.
+    `stale` when the test asserts something checkable and NO release tag nor main satisfies any of it
+    (an expectation no released ref meets points at the test, not the recipe)."""
+    found_img = {i: [] for i in want["images"]}
+    dropped = {s: [] for s in want["removed_services"]}
+    kept = {s: [] for s in want.get("present_services", [])}
+    for r in refs:
+        svcs, images, text = _compose_facts(r["files"])
+        for i in found_img:
+            if i in images or re.search(rf"image:\s*['\"]?{re.escape(i)}['\"]?\s*$", text, re.M):
+                found_img[i].append(r["ref"])
+        for s in dropped:
+            if s not in svcs:
+                dropped[s].append(r["ref"])
+        for s in kept:
+            if s in svcs:
+                kept[s].append(r["ref"])
+    released = [r["ref"] for r in refs if r["kind"] == "tag"] + ["main"]
+    per = {**{f"image {i}": v for i, v in found_img.items()}, **{f"no service {s}": v for s, v in dropped.items()},
+           **{f"service {s}": v for s, v in kept.items()}}
+    unsatisfied = sorted(k for k, v in per.items() if not any(r in released for r in v))
+    stale = bool(per) and len(unsatisfied) == len(per)
+    only_in = sorted({r for v in per.values() for r in v} - set(released))
+    return {"asserted": want, "refs_checked": [r["ref"] for r in refs], "image_found_at": found_img,
+            "service_dropped_at": dropped, "service_present_at": kept, "satisfied_at": per,
+            "unsatisfied_everywhere_released": unsatisfied, "stale": stale, "only_in_unreleased": only_in}
+
+
+def expectation_item(e: EvidenceItem, messages: list[str]) -> EvidenceItem:
+    d = e.data
+    want = asserted(d["test_source"], messages)
+    res = check_expectations(want, d["refs"])
+    name = Path(d.get("test", e.source)).name
+    sat = sorted({r for v in res["satisfied_at"].values() for r in v})
+    summary = (f"{name} asserts images {want['images']}, removed services {want['removed_services']}"
+               + (f", services {want['present_services']}" if want["present_services"] else "")
+               + (f", status {want['status_codes']}" if want["status_codes"] else "") + ": "
+               + ("found in NO release tag nor main" if res["stale"] else
+                  ("found at " + ", ".join(sat) if sat else "nothing checkable against the refs"))
+               + (f"; only in {', '.join(res['only_in_unreleased'])}" if res["only_in_unreleased"] else ""))
+    data = {k: v for k, v in d.items() if k not in ("test_source", "refs")}
+    data.update(res)
+    return dataclasses.replace(e, summary=summary, data=data)
+
+
+# ---------------------------------------------------------------- harness values -> collisions
+def harness_item(e: EvidenceItem) -> EvidenceItem:
+    """A value the harness computes for this recipe equal to an entry of one of its own tables
+    (e.g. a data-warm domain equal to a live-warm provider's domain): two roles, one name."""
+    d = e.data
+    if "functions" in d:          # discovery form: every naming function vs every table
+        hits = sorted(f"{fn}={val!r} in {tab}[{k!r}]" for fn, val in d["functions"].items()
+                      for tab, table in d["tables"].items() for k, v in table.items() if v == val and isinstance(val, str))
+        collides = sorted({h.split(" in ", 1)[1] for h in hits})
+        summary = (f"{len(d['functions'])} harness naming value(s) for {d['arg']!r} vs {len(d['tables'])} table(s): "
+                   + ("; ".join(hits[:4]) if hits else "no value collides with a table entry"))
+        first = hits[0] if hits else ""
+        data = dict(d, collides_with=collides, collisions=hits,
+                    call=first.split("=", 1)[0] if first else "", value=(d["functions"].get(first.split("=", 1)[0]) if first else None),
+                    against=first.split(" in ", 1)[1].split("[", 1)[0] if first else "")
+        return dataclasses.replace(e, summary=summary, data=data)
+    val, other = d["value"], d["against_value"]
+    if isinstance(other, dict):
+        hits = sorted(k for k, v in other.items() if v == val)
+    elif isinstance(other, (list, tuple)):
+        hits = [str(i) for i, v in enumerate(other) if v == val]
+    else:
+        hits = ["<value>"] if other == val else []
+    return dataclasses.replace(e, data=dict(d, collides_with=hits), summary=(
+        f"{d['call']}({d['arg']!r}) = {val!r}; " + (f"EQUALS {d['against']}[{', '.join(map(repr, hits))}]" if hits
+                                                    else f"differs from every value of {d['against']}")))
+
+
+# ---------------------------------------------------------------- the bundle, judged today
+def failure_messages(b: Bundle) -> list[str]:
+    tier = b.case["sweep_failure"].get("tier", "")
+    return sorted({t.message for r in b.runs for tr in r.result.tiers if tr.name == tier
+                   for t in tr.tests if t.status == "fail" and t.message})
+
+
+def derive(b: Bundle) -> tuple[list[EvidenceItem], dict]:
+    """The bundle's evidence as today's analysis judges it, and where each judgement came from:
+    {"rejudged": [kinds judged now from raw facts], "stored": [kinds whose stored judgement was kept]}."""
+    rejudged, stored = set(), set()
+    logs = log_items(b)
+    have_logs = {e.id for e in logs}
+    out: list[EvidenceItem] = []
+    prev = {e.data.get("recipe"): e.data.get("files") for e in b.evidence
+            if e.kind == "static_rules" and e.status == "ok" and e.data.get("label") == "previous-tag"}
+    msgs = None
+    for e in b.evidence:
+        if e.kind in ("harness_log", "service_logs"):
+            if e.status == "ok" and e.id not in have_logs:
+                out.append(e)           # the log file is gone: keep the stored scan
+                stored.add(e.kind)
+            elif e.status != "ok":
+                out.append(e)
+            continue
+        if e.status != "ok":
+            out.append(e)
+            continue
+        if e.kind == "static_rules":
+            if "files" in e.data:
+                out.append(static_item(e, prev.get(e.data.get("recipe"))))
+                rejudged.add(e.kind)
+            else:
+                out.append(e)
+                stored.add(e.kind)
+        elif e.kind == "test_expectation":
+            if "test_source" in e.data:
+                msgs = failure_messages(b) if msgs is None else msgs
+                out.append(expectation_item(e, msgs))
+                rejudged.add(e.kind)
+            else:
+                out.append(e)
+                stored.add(e.kind)
+        elif e.kind == "harness_code":
+            out.append(harness_item(e))
+            rejudged.add(e.kind)
+        else:
+            out.append(e)
+    for e in logs:
+        rejudged.add(e.kind)
+    out = logs + out
+    return out, {"rejudged": sorted(rejudged), "stored": sorted(stored - rejudged)}
