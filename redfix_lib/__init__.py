@@ -12,6 +12,6 @@ __all__ = ["Bundle", "investigate", "load_bundle", "load_case", "load_cases"]
 
 
 def investigate(case_path, out_dir, **kw):
-    """Run one case end to end (isolation runs + evidence + verdict). See isolate.investigate."""
-    from .isolate import investigate as _inv
+    """Run one case end to end (runs + evidence + verdict). See pipeline.investigate."""
+    from .pipeline import investigate as _inv
     return _inv(case_path, out_dir, **kw)

@@ -172,9 +172,13 @@ def harness_item(e: EvidenceItem) -> EvidenceItem:
     (e.g. a data-warm domain equal to a live-warm provider's domain): two roles, one name."""
     d = e.data
     if "functions" in d:          # discovery form: every naming function vs every table
+        # a table entry produced by a function of the table's own module is how the table is built;
+        # the same value from another module's function is two roles, one name
         hits = sorted(f"{fn}={val!r} in {tab}[{k!r}]" for fn, val in d["functions"].items()
-                      for tab, table in d["tables"].items() for k, v in table.items() if v == val and isinstance(val, str))
-        collides = sorted({h.split(" in ", 1)[1] for h in hits})
+                      for tab, table in d["tables"].items() for k, v in table.items()
+                      if v == val and isinstance(val, str)
+                      and (fn.split(".")[0] != tab.split(".")[0]))
+        collides = sorted({h.rsplit("[", 1)[1][1:-2] for h in hits})      # the colliding table keys
         summary = (f"{len(d['functions'])} harness naming value(s) for {d['arg']!r} vs {len(d['tables'])} table(s): "
                    + ("; ".join(hits[:4]) if hits else "no value collides with a table entry"))
         first = hits[0] if hits else ""

@@ -22,7 +22,7 @@ from .results import reproduced, reproduction
 from .rules import RULES, corroborates
 from .rules import RULESET_VERSION as RULES_VERSION
 from .signatures import load_catalogue
-from .stats import consecutive_failures_needed, decide, posterior, wilson
+from .stats import consecutive_failures_needed, decide, wilson
 from .versions import versions
 
 CLASSIFIER_VERSION = "classify-3"
@@ -62,6 +62,25 @@ def fisher_one_sided(a_fail: int, a_n: int, b_fail: int, b_n: int) -> float:
 DET_KINDS = {"static_rule", "harness_code", "test_expectation"}   # a mechanism in code: same every run
 
 
+def _load_runs(runs, tier: str) -> list:
+    """Conclusive under-load runs at the load the reproduction settled on: the highest rung of an
+    escalation (lower rungs that passed measured too little load, not the failure)."""
+    lr = [r for r in runs if r.mode == "under-load" and _conclusive(r, tier)]
+    top = max((int((r.load or {}).get("rung_index", 0)) for r in lr), default=0)
+    return [r for r in lr if int((r.load or {}).get("rung_index", 0)) == top]
+
+
+def load_sequence(runs, tier: str) -> list[bool]:
+    return [_reproduces(r, tier) for r in _load_runs(runs, tier)]
+
+
+def deterministic_evidence(b: Bundle) -> bool:
+    """A mechanism in the code (rule / harness value / test expectation) explaining the tier, judged now."""
+    tier = b.case["sweep_failure"].get("tier", "")
+    items, _ = derive(b)
+    return _has_det_evidence(_candidates(dataclasses.replace(b, evidence=items), {"value": "unknown"}, tier))
+
+
 def reproducibility(b: Bundle, det_evidence: bool = False) -> dict:
     """From the runs (and the sweep's own failure, one observation): the posterior over
     deterministic / intermittent / load-only / not-reproduced (stats.decide, the runner's stop rule
@@ -69,11 +88,11 @@ def reproducibility(b: Bundle, det_evidence: bool = False) -> dict:
     tier = b.case["sweep_failure"].get("tier", "")
     inconclusive = [r.index for r in b.runs if r.mode in ("isolated", "under-load") and not _conclusive(r, tier)]
     iso = [r for r in b.runs if r.mode == "isolated" and _conclusive(r, tier)]
-    load = [r for r in b.runs if r.mode == "under-load" and _conclusive(r, tier)]
+    load = _load_runs(b.runs, tier)
     k = sum(_reproduces(r, tier) for r in iso)
     lk = sum(_reproduces(r, tier) for r in load)
     other = sorted({t for r in iso + load if not _reproduces(r, tier) for t in _failed_tiers(r)})
-    iso_seq, load_seq = reproduced(b.runs, tier, "isolated"), reproduced(b.runs, tier, "under-load")
+    iso_seq, load_seq = reproduced(b.runs, tier, "isolated"), load_sequence(b.runs, tier)
     value, conf, post = decide(iso_seq, load_seq, sweep_failed=bool(tier), det_evidence=det_evidence)
     out = {"isolated": {"runs": len(iso), "failed": k, "rate": round(k / len(iso), 4) if iso else None,
                         "ci95": list(wilson(k, len(iso)))},

@@ -82,28 +82,20 @@ def cmd_check(args) -> int:
 
 
 def cmd_isolate(args) -> int:
-    from .isolate import isolate, open_bundle
+    from . import pipeline
+    from .gate import preflight
     from .nodes import make_node
     from .params import load_case
-    from .gate import preflight
     case = load_case(args.case)
     out = _out_dir(args, case)
     _check_out(out, case)
-    node = make_node(case.node)
-    preflight(case, node, under_load=args.under_load, load_probe=False)
-    with node.lock():
-        bundle = open_bundle(case, out, node, fresh=args.fresh)
-        if args.under_load:
-            from .load import isolate_under_load
-            isolate_under_load(case, bundle, node, runs=args.runs, level=args.load_level)
-        else:
-            isolate(case, bundle, node, runs=args.runs)
+    preflight(case, make_node(case.node), under_load=args.under_load, load_probe=False)
+    bundle = pipeline.isolate_runs(args.case, out, runs=args.runs, fresh=args.fresh,
+                                   under_load=args.under_load, load_level=args.load_level, ref=args.ref)
     print(f"bundle: {bundle.path / 'bundle.json'}")
     if args.classify:
         from .classify import write_verdict
-        from .collectors import Context, collect
-        from .isolate import template_values
-        collect(Context(case=case, bundle=bundle, node=node, values=template_values(case, bundle.path, 0)), case.probes)
+        pipeline.collect_evidence(args.case, bundle.path)
         v = write_verdict(bundle.path)
         print(f"verdict: {v['reproducibility']} / {v['cause']} ({v['sub_cause']}) -> {bundle.path / 'verdict.json'}")
     return EXIT_OK
@@ -111,9 +103,9 @@ def cmd_isolate(args) -> int:
 
 def cmd_investigate(args) -> int:
     from .gate import host_problem, preflight
-    from .isolate import investigate
     from .nodes import make_node
     from .params import load_case
+    from .pipeline import investigate
     if args.node and (p := host_problem(args.node)):
         raise _bad("--node", p)
     case = load_case(args.case)
@@ -127,19 +119,15 @@ def cmd_investigate(args) -> int:
 
 
 def cmd_collect(args) -> int:
-    from .collectors import Context, collect
-    from .isolate import open_bundle, template_values
+    from .gate import require_ssh
     from .nodes import make_node
     from .params import load_case
-    from .gate import require_ssh
+    from .pipeline import collect_evidence
     case = load_case(args.case)
     _check_out(_out_dir(args, case), case)
-    node = make_node(case.node)
     if case.node.kind == "ssh":
-        require_ssh(node)
-    with node.lock():
-        bundle = open_bundle(case, _out_dir(args, case), node)
-        collect(Context(case=case, bundle=bundle, node=node, values=template_values(case, bundle.path, 0)), case.probes)
+        require_ssh(make_node(case.node))
+    bundle = collect_evidence(args.case, _out_dir(args, case))
     print(f"bundle: {bundle.path / 'bundle.json'} ({len(bundle.evidence)} evidence items)")
     return EXIT_OK
 
@@ -175,9 +163,11 @@ def cmd_explain(args) -> int:
 
 
 def cmd_classify(args) -> int:
-    from .classify import write_verdict
-    v = write_verdict(args.bundle)
-    print(json.dumps({k: v[k] for k in ("case", "reproducibility", "cause", "sub_cause", "confidence")}, indent=2))
+    from .classify import reclassify
+    v, changed = reclassify(args.bundle)
+    print(json.dumps({k: v[k] for k in ("case", "reproducibility", "cause", "sub_cause", "confidence", "versions",
+                                        "analysis")}, indent=2))
+    print("changes vs the stored verdict:" + ("".join(f"\n  {c}" for c in changed) if changed else " none"))
     return EXIT_OK
 
 
@@ -236,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--fresh", action="store_true", help="start a new bundle instead of appending runs")
     i.add_argument("--under-load", action="store_true", help="rerun beside controlled stressors")
     i.add_argument("--load-level", type=_positive(0, 1000), default=None, help="number of CPU-burner tasks (default 8 per core)")
+    i.add_argument("--ref", default=None, help="run another ref of the recipe as a contrast (mode 'contrast')")
     i.add_argument("--classify", action="store_true", help="write verdict.json afterwards")
     i.set_defaults(fn=cmd_isolate)
     inv = sub.add_parser("investigate", help="isolation runs + load reproduction + evidence + verdict, one case")
@@ -263,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain-log", help="match a log against the signature catalogue")
     e.add_argument("file")
     e.set_defaults(fn=cmd_explain)
-    k = sub.add_parser("classify", help="(re)classify a stored bundle, write verdict.json")
+    k = sub.add_parser("classify", help="re-judge a stored bundle with today's analysis, write verdict.json, "
+                                        "print what changed")
     k.add_argument("bundle")
     k.set_defaults(fn=cmd_classify)
     b = sub.add_parser("batch", help="run the investigation notebook per case with papermill")

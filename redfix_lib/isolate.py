@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Callable
 
 from .bundle import Bundle, RunRecord, load_bundle
-from .nodes import Node, make_node
+from .nodes import Node
 from .lab import HARNESS_DIR, lab_home
-from .params import Case, expand, load_case
+from .params import Case, expand
 from .results import HarnessResult, TierResult, junit_files_for, read_harness_result, reproduced
 from .safety import REDACTED, redact_stream, secret_values
 from .stats import stop_decision
@@ -132,12 +132,23 @@ def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", 
     return rec
 
 
+def runner(case: Case, bundle: Bundle, node: Node, *, mode: str = "under-load", ref: str | None = None,
+           env_extra: dict | None = None) -> Callable[[dict], RunRecord]:
+    """run_fn for load.escalate: one run (node checked quiet first) recording the load it ran beside."""
+    def run(load: dict) -> RunRecord:
+        node.ensure_quiet(case.node.busy)
+        return run_once(case, bundle, node, mode=mode, ref=ref, load=load, env_extra=env_extra)
+    return run
+
+
 def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, mode: str = "isolated",
             ref: str | None = None, load: dict | None = None, stop_rule: str | None = None,
             after_run: Callable[[Bundle, RunRecord], None] | None = None,
-            progress: Callable[[str], None] = print, env_extra: dict | None = None) -> list[RunRecord]:
+            progress: Callable[[str], None] = print, env_extra: dict | None = None,
+            stop: Callable[[Bundle], tuple[bool, str]] | None = None) -> list[RunRecord]:
     """Run the harness alone up to `runs` times (default case.runs.max), stopping early when
-    the stop rule allows. Must be called with node.lock() held."""
+    the stop rule allows (`stop(bundle) -> (stop, why)` when the caller gives one: the pipeline's
+    posterior rule; else stats.stop_decision). Must be called with node.lock() held."""
     max_runs = runs or case.runs.max
     rule = stop_rule or (case.runs.stop_rule if runs is None else "fixed")
     tier = case.sweep_failure.tier
@@ -152,56 +163,26 @@ def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, 
         done.append(rec)
         if after_run:
             after_run(bundle, rec)
-        stop, why = stop_decision(reproduced(bundle.runs, tier, mode), rule,
-                                  case.runs.min if runs is None else max_runs, max_runs)
-        if stop:
+        if i + 1 >= max_runs:
+            break
+        if stop is not None and rule != "fixed":
+            halt, why = stop(bundle)
+        else:
+            halt, why = stop_decision(reproduced(bundle.runs, tier, mode), rule,
+                                      case.runs.min if runs is None else max_runs, max_runs)
+        if halt:
             progress(f"[{case.case}] stopping: {why}")
             break
     return done
 
 
-def investigate(case_path, out_dir, *, runs: int | None = None, fresh: bool = False, under_load: bool | None = None,
-                progress: Callable[[str], None] = print, node_host: str | None = None) -> dict:
-    """The whole investigation of one case: isolation runs (stop rule), a load reproduction when
-    the failure passed alone and the case names a load probe, evidence collection, verdict.
-    Returns the verdict; everything is in the bundle at out_dir."""
-    from .classify import write_verdict
-    from .collectors import Context, collect
-    from .load import isolate_under_load
-    case = load_case(case_path)
-    node = make_node(case.node, node_host)
-    with node.lock():
-        bundle = open_bundle(case, out_dir, node, fresh=fresh)
-        if not bundle.runs:
-            isolate(case, bundle, node, runs=runs, progress=progress)
-        load_spec = next((p for p in case.probes if p["kind"] == "load"), None)
-        iso_passed = any(r.outcome == "pass" for r in bundle.runs if r.mode == "isolated")
-        want_load = under_load if under_load is not None else (load_spec is not None and iso_passed)
-        if want_load and not any(r.mode == "under-load" for r in bundle.runs):
-            spec = load_spec or {}
-            extra = {"CCCI_TIERS": spec["tiers"]} if spec.get("tiers") else None
-            isolate_under_load(case, bundle, node, runs=int(spec.get("runs", 2)), level=spec.get("level"),
-                               progress=progress, env_extra=extra)
-        vals = template_values(case, bundle.path, 0)
-        collect(Context(case=case, bundle=bundle, node=node, values=vals), case.probes, progress=progress)
-    verdict = write_verdict(bundle.path)
-    progress(f"[{case.case}] verdict: {verdict['reproducibility']} / {verdict['cause']} ({verdict['sub_cause']}) "
-             f"confidence {verdict['confidence']['value']}")
-    return verdict
+def investigate(case_path, out_dir, **kw) -> dict:
+    """The whole investigation of one case (pipeline.investigate; kept for callers of this name)."""
+    from .pipeline import investigate as _inv
+    return _inv(case_path, out_dir, **kw)
 
 
-def investigate_or_replay(case: str = "", mode: str = "replay", bundle_dir: str = ".", runs: int | None = None,
-                          under_load: bool | None = None, fresh: bool = False, progress=print, node: str | None = None):
-    """What a notebook calls: live -> run the investigation now; replay -> re-classify the stored
-    bundle (byte-identical verdict). Returns (bundle, verdict)."""
-    from .classify import write_verdict
-    if mode not in ("live", "replay"):
-        from .errors import ParamsError
-        raise ParamsError([("<notebook parameters>", "mode", f"must be 'live' or 'replay', got {mode!r}")])
-    if mode == "live":
-        if not case:
-            from .errors import ParamsError
-            raise ParamsError([("<notebook parameters>", "case", "a case file is needed in live mode")])
-        investigate(case, bundle_dir, runs=runs, fresh=fresh, under_load=under_load, progress=progress, node_host=node)
-    verdict = write_verdict(bundle_dir)
-    return load_bundle(bundle_dir), verdict
+def investigate_or_replay(*a, **kw):
+    """What a notebook calls (pipeline.investigate_or_replay; kept for callers of this name)."""
+    from .pipeline import investigate_or_replay as _ior
+    return _ior(*a, **kw)

@@ -6,10 +6,11 @@ import time
 from pathlib import Path
 
 from .bundle import atomic_write_json, load_bundle
-from .isolate import isolate, open_bundle
-from .nodes import make_node
+from .isolate import isolate
 from .params import load_case
+from .pipeline import session
 from .safety import ref_problem
+from .versions import versions
 
 
 def _tests(runs, tier=None) -> dict[str, str]:
@@ -60,10 +61,9 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
         from .errors import ParamsError
         raise ParamsError([(str(case_path), "fix ref", p)])
     out_dir = Path(out or Path("outputs") / time.strftime("%Y-%m-%d", time.gmtime()) / f"{case.case}-fix")
-    node = make_node(case.node)
     load_spec = next((p for p in case.probes if p["kind"] == "load"), None)
-    with node.lock():
-        bundle = open_bundle(case, out_dir, node, fresh=True)
+    with session(case_path, out_dir, fresh=True) as s:
+        bundle, node = s.bundle, s.node
         load = None
         if load_spec:     # a load-only failure is verified where it failed: beside the same load
             from .load import start_stressors, stop_stressors
@@ -91,6 +91,6 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
            "runs": len(bundle.runs), "outcomes": [r.outcome for r in bundle.runs], "load": load_spec is not None,
            "previously_failing": sorted(expected_green), "now_passing": now_green,
            "new_failures": cmp["new_failures"], "tiers_after": cmp["tiers_after"],
-           "status": "verified" if ok else "not verified", "bundle": str(out_dir)}
+           "status": "verified" if ok else "not verified", "bundle": str(out_dir), "versions": versions()}
     atomic_write_json(out_dir / "fix.json", row)
     return row

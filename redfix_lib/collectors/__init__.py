@@ -44,10 +44,11 @@ def unavailable(kind: str, source: str, why: str) -> EvidenceItem:
                         summary=f"unavailable: {why}")
 
 
-def collect(cx: Context, specs: list[dict], progress=print) -> list[EvidenceItem]:
-    """Run every probe the case names (plus the harness log scan, always) and store the items."""
+def collect(cx: Context, specs: list[dict], progress=print, logs: bool = True) -> list[EvidenceItem]:
+    """Run the given probes (plus the harness logs' inventory unless logs=False) and store the items.
+    Items are raw facts; analysis.derive judges them at classify time."""
     items: list[EvidenceItem] = []
-    for spec in [{"kind": "harness_log"}] + list(specs):
+    for spec in ([{"kind": "harness_log"}] if logs else []) + list(specs):
         kind = spec["kind"]
         mod = "logs" if kind == "harness_log" else KINDS.get(kind)
         if not mod:

@@ -12,7 +12,7 @@ from .static import _git, files_at, tags
 IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9._-]+$")
 
 
-def asserted(test_source: str) -> dict:
+def asserted(test_source: str) -> dict:          # kept for callers; analyze.asserted is the full check
     """Image refs compared with == and service names asserted absent (`"x" not in ...`)."""
     tree = ast.parse(test_source)
     images, removed = set(), set()
@@ -43,36 +43,24 @@ def _test_source(cx, rel: str) -> tuple[str, str]:
 
 
 def collect(cx, spec) -> list[EvidenceItem]:
-    src, text = _test_source(cx, spec["test"])
-    want = asserted(text)
+    """Stores the raw facts: the test's source and the recipe's compose files at every ref (tags,
+    branches). What it asserts and which ref satisfies it is judged at classify time
+    (analyze.expectation_item, which also reads the failing tests' messages)."""
+    rel = spec.get("test") or f"tests/test_{cx.case.sweep_failure.tier}.py"
+    try:
+        src, text = _test_source(cx, rel)
+    except FileNotFoundError:
+        if spec.get("test"):
+            raise
+        return []          # the default probe: this tier has no overlay test to check
     repo = cx.recipe_repo
     branches = [b.strip() for b in _git(cx, repo, "for-each-ref", "--format=%(refname:short)", "refs/heads").split("\n")
                 if b.strip()]
     refs = [("tag", t) for t in tags(cx, repo)] + [("branch", b) for b in branches]
-    found_img = {i: [] for i in want["images"]}
-    has_svc = {s: [] for s in want["removed_services"]}
-    for kind, ref in refs:
-        files = files_at(cx, repo, ref)
-        text = "\n".join(v for k, v in files.items() if k.startswith("compose"))
-        for i in found_img:
-            if re.search(rf"image:\s*['\"]?{re.escape(i)}['\"]?\s*$", text, re.M):
-                found_img[i].append(ref)
-        from ..rules import merged_compose
-        svcs = set((merged_compose(files)[0].get("services") or {}))
-        for s in has_svc:
-            if s not in svcs:
-                has_svc[s].append(ref)        # refs where the service IS dropped
-    released = [r for k, r in refs if k == "tag"] + ["main"]
-    satisfied_released = {i: [r for r in found_img[i] if r in released] for i in found_img}
-    dropped_released = {s: [r for r in has_svc[s] if r in released] for s in has_svc}
-    stale = bool(want["images"] or want["removed_services"]) and \
-        not any(satisfied_released.values()) and not any(dropped_released.values())
-    only_in = sorted({r for v in list(found_img.values()) + list(has_svc.values()) for r in v} - set(released))
+    stored = [{"kind": kind, "ref": ref, "files": {k: v for k, v in files_at(cx, repo, ref).items()
+                                                  if k.startswith("compose") or k.endswith(".env.sample")}}
+              for kind, ref in refs]
     return [EvidenceItem(
-        id=f"test_expectation:{Path(spec['test']).name}", kind="test_expectation", source=str(src), status="ok",
-        summary=(f"{Path(spec['test']).name} asserts images {want['images']} and removed services "
-                 f"{want['removed_services']}: " + ("found in NO release tag nor main" if stale else "found at "
-                 + ", ".join(sorted({r for v in satisfied_released.values() for r in v} | {r for v in dropped_released.values() for r in v}))))
-                + (f"; only in {', '.join(only_in)}" if only_in else ""),
-        data={"asserted": want, "refs_checked": [r for _, r in refs], "image_found_at": found_img,
-              "service_dropped_at": has_svc, "stale": stale, "only_in_unreleased": only_in})]
+        id=f"test_expectation:{Path(rel).name}", kind="test_expectation", source=str(src), status="ok",
+        summary=f"{Path(rel).name}: source and compose files at {len(stored)} ref(s) (judged at classify time)",
+        data={"test": rel, "test_source": text, "refs": stored})]

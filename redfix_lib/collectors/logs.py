@@ -1,15 +1,11 @@
-"""Logs: the harness log of every run and the service/container logs the harness saved
-before teardown (services/**), scanned against the signature catalogue."""
+"""Logs: the harness log of every run and the service/container logs the harness saved before
+teardown (services/**). Stored as they are (the files stay in the run folder); the signature scan
+runs at classify time (analyze.log_items), so a stored bundle is re-judged with today's catalogue."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..bundle import EvidenceItem
-from ..signatures import explain_hits, scan_file
-
-
-def _scan_file(path: Path):
-    return explain_hits(scan_file(str(path)))
 
 
 def collect(cx, spec) -> list[EvidenceItem]:
@@ -25,18 +21,12 @@ def collect(cx, spec) -> list[EvidenceItem]:
                                       summary="unavailable: the harness saved no service logs for this run"))
             continue
         for f in files:
-            ex = _scan_file(f)
             rel = cx.bundle.rel(f)
             name = "harness" if kind == "harness_log" else f.stem.split(".")[0]
             sub = f.parent.name if kind != "harness_log" else ""
-            top = ex["matches"][:5]
-            excerpt = "\n".join(f"L{m['line']}: {m['text']}" for m in top)
             items.append(EvidenceItem(
                 id=f"{kind}:run{run.index:03d}:{(sub + '/') if sub else ''}{name}", kind=kind,
-                source=rel, status="ok", artifact=rel, excerpt=excerpt,
-                summary=(f"run {run.index} ({run.outcome}) {name}: "
-                         + (", ".join(sorted({m['signature'] for m in ex['matches']})) or "no signature matched")),
-                data={"run": run.index, "outcome": run.outcome, "mode": run.mode,
-                      "signatures": sorted({m["signature"] for m in ex["matches"]}),
-                      "cause_hint": ex["cause_hint"], "matches": ex["matches"][:20]}))
+                source=rel, status="ok", artifact=rel,
+                summary=f"run {run.index} ({run.outcome}) {name}: {f.stat().st_size} bytes (scanned at classify time)",
+                data={"run": run.index, "outcome": run.outcome, "mode": run.mode, "bytes": f.stat().st_size}))
     return items

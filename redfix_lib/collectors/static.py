@@ -1,12 +1,12 @@
-"""Static recipe rules evaluated at git refs of the recipe checkout: the tag under
-investigation, the previous tag and main (and a contrast recipe when the case names one)."""
+"""The recipe's files at git refs of the recipe checkout: the tag under investigation, the previous
+tag and main (and a contrast recipe when the case names one). Stored raw; the static rules run on
+them at classify time (analyze.static_item), so a stored bundle is re-judged with today's ruleset."""
 from __future__ import annotations
 
 import posixpath
 import re
 
 from ..bundle import EvidenceItem
-from ..rules import RULESET_VERSION, evaluate
 
 
 def _git(cx, repo: str, *args: str) -> str:
@@ -41,14 +41,12 @@ def files_at(cx, repo: str, ref: str) -> dict[str, str]:
     return out
 
 
-def _item(recipe, ref, label, findings, repo) -> EvidenceItem:
+def _item(recipe, ref, label, files, repo, is_tag: bool, env: dict | None = None) -> EvidenceItem:
     return EvidenceItem(
         id=f"static_rules:{recipe}@{label}", kind="static_rules", source=f"{repo}@{ref}", status="ok",
-        summary=f"{recipe}@{ref} ({label}): " + (", ".join(f"{f.rule} {f.service}" for f in findings if f.severity != "hint")
-                                                  or "no rule hit"),
-        excerpt="\n".join(f"{f.rule} [{f.severity}] {f.service}: {f.message}" for f in findings[:10]),
-        data={"recipe": recipe, "ref": ref, "label": label, "ruleset": RULESET_VERSION,
-              "findings": [f.to_dict() for f in findings]})
+        summary=f"{recipe}@{ref} ({label}): {len(files)} recipe file(s) (rules run at classify time)",
+        data={"recipe": recipe, "ref": ref, "label": label, "is_tag": is_tag, "files": files,
+              **({"env": env} if env else {})})
 
 
 def collect(cx, spec) -> list[EvidenceItem]:
@@ -57,19 +55,16 @@ def collect(cx, spec) -> list[EvidenceItem]:
     ts = tags(cx, repo)
     ref = cx.case.ref
     prev = [t for t in ts if version_key(t) < version_key(ref)] if ref in ts else ts
-    items = []
-    cur = files_at(cx, repo, ref)
-    prev_files = files_at(cx, repo, prev[-1]) if prev else None
-    items.append(_item(cx.case.recipe, ref, "tag", evaluate(cur, tag=ref if ref in ts else None, prev_files=prev_files, env=env), repo))
+    items = [_item(cx.case.recipe, ref, "tag", files_at(cx, repo, ref), repo, ref in ts, env)]
     if prev:
-        items.append(_item(cx.case.recipe, prev[-1], "previous-tag", evaluate(prev_files, tag=prev[-1], env=env), repo))
+        items.append(_item(cx.case.recipe, prev[-1], "previous-tag", files_at(cx, repo, prev[-1]), repo, True, env))
     try:
-        items.append(_item(cx.case.recipe, "main", "main", evaluate(files_at(cx, repo, "main"), env=env), repo))
+        items.append(_item(cx.case.recipe, "main", "main", files_at(cx, repo, "main"), repo, False, env))
     except RuntimeError:
         pass
     other = spec.get("compare_recipe")
     if other:
         orepo = re.sub(r"[^/]+$", other, repo.rstrip("/"))
         ots = tags(cx, orepo)
-        items.append(_item(other, ots[-1], "contrast", evaluate(files_at(cx, orepo, ots[-1]), tag=ots[-1]), orepo))
+        items.append(_item(other, ots[-1], "contrast", files_at(cx, orepo, ots[-1]), orepo, True))
     return items
