@@ -49,8 +49,11 @@ def session(case_path, out_dir, *, fresh: bool = False, node_host: str | None = 
 
 # ---------------------------------------------------------------- probes
 def shared_names(files: dict[str, str]) -> list[tuple[str, str]]:
-    """(external network, name) pairs the recipe resolves over a network other stacks share: hosts
-    its files call by bare name (http://app:3000) that are its own services or aliases."""
+    """(external network, name) pairs the recipe resolves over a network other stacks share: a bare
+    host name a service calls (http://app:3000 in its definition or in a config file it mounts),
+    resolved on each external network that service is attached to — where another stack's service
+    or alias of that name can answer."""
+    import yaml
     from .rules import merged_compose
     try:
         comp = merged_compose(files)[0]
@@ -58,18 +61,23 @@ def shared_names(files: dict[str, str]) -> list[tuple[str, str]]:
         return []
     nets = comp.get("networks") or {}
     external = {n for n, v in nets.items() if isinstance(v, dict) and v.get("external")}
-    svcs = comp.get("services") or {}
-    own: dict[str, set] = {}
-    for sname, svc in svcs.items():
-        sn = (svc or {}).get("networks") or []
-        items = sn.items() if isinstance(sn, dict) else [(n, None) for n in sn]
-        for net, conf in items:
-            if net in external:
-                own.setdefault(sname, set()).add(net)
-                for a in ((conf or {}).get("aliases") or []) if isinstance(conf, dict) else []:
-                    own.setdefault(a, set()).add(net)
-    hosts = {h for text in files.values() for h in URL_HOST_RE.findall(text)}
-    return sorted({(net, h) for h in hosts if h in own for net in own[h]})
+    configs = comp.get("configs") or {}
+    out = set()
+    for svc in (comp.get("services") or {}).values():
+        svc = svc or {}
+        sn = svc.get("networks") or []
+        on = [n for n in (sn if isinstance(sn, list) else list(sn)) if n in external]
+        if not on:
+            continue
+        text = yaml.safe_dump(svc)
+        for c in svc.get("configs") or []:
+            src = c.get("source") if isinstance(c, dict) else c
+            f = (configs.get(src) or {}).get("file") if isinstance(configs.get(src), dict) else None
+            text += "\n" + files.get(str(f or "").lstrip("./"), "")
+        for h in URL_HOST_RE.findall(text):
+            if h not in ("localhost",) and not h[0].isdigit():
+                out |= {(n, h) for n in on}
+    return sorted(out)
 
 
 def plan_probes(case: Case, bundle: Bundle | None = None) -> tuple[list[dict], list[dict]]:

@@ -2,6 +2,7 @@
 as env) in isolation and compare tier by tier, test by test with the failing runs."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -61,7 +62,11 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
         from .errors import ParamsError
         raise ParamsError([(str(case_path), "fix ref", p)])
     out_dir = Path(out or Path("outputs") / time.strftime("%Y-%m-%d", time.gmtime()) / f"{case.case}-fix")
+    before_dir = Path(before) if before else out_dir.parent / case.case
     load_spec = next((p for p in case.probes if p["kind"] == "load"), None)
+    if load_spec is None and (before_dir / "verdict.json").exists() and \
+            json.loads((before_dir / "verdict.json").read_text()).get("reproducibility") == "load-only":
+        load_spec = {"kind": "load"}      # the case names no load probe: the verdict found it load-only
     with session(case_path, out_dir, fresh=True) as s:
         bundle, node = s.bundle, s.node
         load = None
@@ -75,7 +80,6 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
             if load_spec:
                 stop_stressors(node.docker())
     bundle = load_bundle(out_dir)
-    before_dir = Path(before) if before else out_dir.parent / case.case
     before_runs = []
     if (before_dir / "bundle.json").exists():
         before_runs = [r for r in load_bundle(before_dir).runs if r.outcome != "pass"]

@@ -145,3 +145,149 @@ def test_runs_that_never_reached_the_tier_are_inconclusive(tmp_path):
         r.result.tiers = [TierResult("install", "unver"), TierResult("restore", "unver")]
     v = classify(b)
     assert v["reproducibility"] == "unknown" and "never reached" in v["confidence"]["how"]
+
+
+# ---------------------------------------------------------------- analysis at classify time
+LAB_CASES = sorted(p.name for p in (Path(__file__).resolve().parent.parent / "params" / "lab").glob("*.yaml"))
+JUDGED_AT_COLLECTION = ("static_rules", "test_expectation", "harness_code")
+
+
+@pytest.fixture(scope="module")
+def lab_repos(tmp_path_factory):
+    """The lab's recipe repos built from their sources (git only, no engine) in a throw-away lab home."""
+    from redfix_lib.lab.recipes import build_repos
+    home = tmp_path_factory.mktemp("labhome")
+    build_repos(home / "recipes")
+    return home
+
+
+@pytest.mark.parametrize("case_file", LAB_CASES)
+def test_default_probes_reach_the_lab_verdicts(tmp_path, lab_repos, monkeypatch, case_file):
+    """With the case file's probe list removed, the probes the pipeline plans from the tier, the harness
+    and the recipe's files (collected here against the lab's repos) plus the stored runs' raw facts give
+    the lab recipe's expected verdict — and the stored bundle's embedded judgements are not needed."""
+    from redfix_lib.collectors import Context, collect
+    from redfix_lib.isolate import template_values
+    from redfix_lib.lab.recipes import load_meta
+    from redfix_lib.nodes import LocalNode
+    from redfix_lib.params import load_case
+    from redfix_lib.pipeline import plan_probes
+    monkeypatch.setenv("REDFIX_LAB_HOME", str(lab_repos))
+    case = load_case(Path(__file__).resolve().parent.parent / "params" / "lab" / case_file)
+    case.probes = []
+    dst = tmp_path / case.case
+    shutil.copytree(STORED / case.case, dst)
+    b = load_bundle(dst)
+    b.evidence = [e for e in b.evidence if e.kind not in JUDGED_AT_COLLECTION]
+    b.save()
+    pre, _ = plan_probes(case, b)
+    assert {"kind": "static_rules"} in pre
+    assert ({"kind": "harness_code"} in pre) == (case.sweep_failure.tier in ("promote", "upgrade"))
+    collect(Context(case=case, bundle=b, node=LocalNode("t"), values=template_values(case, b.path, 0)), pre,
+            progress=lambda m: None, logs=False)
+    _, post = plan_probes(case, b)
+    if case.recipe == "bluesky-pds":          # it calls http://app:3000 over the shared proxy network
+        assert {"kind": "dns", "network": "proxy", "name": "app"} in post
+    else:
+        assert not [p for p in post if p["kind"] == "dns"]
+    v = classify(load_bundle(dst))
+    assert v["analysis"]["stored"] == [] and "static_rules" in v["analysis"]["rejudged"]
+    exp = load_meta(case.recipe)["expected"]
+    assert (v["reproducibility"], v["cause"], v["sub_cause"]) == (exp["reproducibility"], exp["cause"], exp["sub_cause"])
+
+
+def test_old_bundle_keeps_its_stored_judgement_and_says_so(tmp_path):
+    b = mk_bundle(tmp_path, [True] * 5, evidence=[RULE_R03, sig_ev(1, "x", MARKER)])
+    v = classify(b)
+    assert v["analysis"] == {"rejudged": ["harness_log"], "stored": ["static_rules"]}
+    assert v["cause"] == "recipe" and set(v["versions"]) == {"redfix", "catalogue", "ruleset", "classifier"}
+
+
+def test_raw_recipe_files_are_judged_with_todays_rules(tmp_path):
+    compose = ("services:\n  db:\n    image: postgres:16\n    volumes: [data:/var/lib/postgresql/data]\n"
+               "    deploy:\n      labels:\n        backupbot.backup: \"true\"\n"
+               "        backupbot.backup.pre-hook: \"pg_dump -U x > /var/lib/postgresql/data/dump.sql\"\n"
+               "volumes:\n  data:\n")
+    raw = EvidenceItem(id="static_rules:r@tag", kind="static_rules", source="repo@1.0.0", status="ok", summary="",
+                       data={"recipe": "r", "ref": "1.0.0", "label": "tag", "is_tag": True,
+                             "files": {"compose.yml": compose}})
+    v = classify(mk_bundle(tmp_path, [True] * 5, evidence=[raw, sig_ev(1, "x", MARKER)]))
+    assert "static_rules" in v["analysis"]["rejudged"]
+    assert (v["cause"], v["sub_cause"]) == ("recipe", "missing-restore-hook")
+
+
+def test_reclassify_reports_what_changed(tmp_path):
+    from redfix_lib.classify import reclassify
+    b = mk_bundle(tmp_path, [True] * 5, evidence=[RULE_R03, sig_ev(1, "x", MARKER)])
+    b.save()
+    v, changed = reclassify(tmp_path)
+    assert changed == ["no stored verdict"]
+    first = (tmp_path / "verdict.json").read_bytes()
+    old = json.loads(first)
+    old.update(cause="test", sub_cause="stale-overlay-test")
+    (tmp_path / "verdict.json").write_text(json.dumps(old))
+    v, changed = reclassify(tmp_path)
+    assert "cause: 'test' -> 'recipe'" in changed and (tmp_path / "verdict.json").read_bytes() == first
+    assert reclassify(tmp_path)[1] == []
+
+
+def test_expectations_no_ref_satisfies_point_at_the_test():
+    from redfix_lib.analyze import asserted, check_expectations
+    src = ('def test_a(ctx):\n    assert ctx.service_image("app") == "org/app:2.0"\n'
+           'def test_b(ctx):\n    assert "worker" not in ctx.service_names()\n'
+           'def test_c(ctx):\n    assert "db" in ctx.service_names()\n'
+           'def test_d(r):\n    assert r.status_code == 204\n')
+    want = asserted(src, ["E   AssertionError: assert 'org/app:1.0' == 'org/app:2.0'"])
+    assert want["images"] == ["org/app:2.0"] and want["removed_services"] == ["worker"]
+    assert want["present_services"] == ["db"] and want["status_codes"] == [204]
+    assert "org/app:1.0" in want["observed"]
+    c1 = "services:\n  app:\n    image: org/app:1.0\n  worker:\n    image: org/app:1.0\n  db:\n    image: pg:1\n"
+    c2 = "services:\n  app:\n    image: org/app:2.0\n  db:\n    image: pg:1\n"
+    refs = [{"kind": "tag", "ref": "1.0", "files": {"compose.yml": c1}},
+            {"kind": "branch", "ref": "main", "files": {"compose.yml": c1}},
+            {"kind": "branch", "ref": "migrate", "files": {"compose.yml": c2}}]
+    r = check_expectations({**want, "present_services": []}, refs)
+    assert r["stale"] is True and r["only_in_unreleased"] == ["migrate"]
+    refs[1]["files"] = {"compose.yml": c2}          # main migrated: the test is right, the tag is old
+    r = check_expectations(want, refs)
+    assert r["stale"] is False and r["satisfied_at"]["image org/app:2.0"] == ["main", "migrate"]
+
+
+def test_harness_values_collide_only_across_roles():
+    from redfix_lib.analyze import harness_item
+    raw = {"arg": "kc", "functions": {"canonical.canonical_domain": "warm-kc.x", "warm.stable_domain": "warm-kc.x"},
+           "tables": {"warm.WARM_DOMAINS": {"kc": "warm-kc.x"}}}
+    it = harness_item(EvidenceItem(id="harness_code:discover(kc)", kind="harness_code", source="h", status="ok",
+                                   summary="", data=raw))
+    assert it.data["collides_with"] == ["kc"] and it.data["call"] == "canonical.canonical_domain"
+    raw["functions"]["canonical.canonical_domain"] = "warm-canon-kc.x"      # the fix: its own name
+    it = harness_item(EvidenceItem(id="h", kind="harness_code", source="h", status="ok", summary="", data=raw))
+    assert it.data["collides_with"] == []
+
+
+def test_unknown_verdict_lists_hints_ruled_out_and_next_steps(tmp_path):
+    v = classify(mk_bundle(tmp_path, [True] * 3, evidence=[sig_ev(i, "x", MARKER) for i in range(1, 4)]))
+    u = v["undecided"]
+    assert v["cause"] == "unknown" and u["hints"][0]["sub_cause"] == "missing-restore-hook"
+    assert u["hints"][0]["evidence"] and u["hints"][0]["notes"]
+    assert any("load as the cause" in r for r in u["ruled_out"])
+    hows = [s["how"] for s in u["next"]]
+    assert hows[0] == "redfix isolate params/t.yaml --runs 1"           # 4 failures + the sweep's: 0.968
+    assert any("probe static_rules" in h for h in hows)
+    assert "investigate further" not in v["fix_approach"] and hows[0] in v["fix_approach"]
+
+
+def test_posterior_stop_rule():
+    from redfix_lib.stats import decide, sequential_stop
+    # the sweep's failure counts: 4 isolated failures decide, 3 with a deterministic mechanism in the code
+    assert sequential_stop([True] * 3, [], True, False, 1, 10)[0] is False
+    assert sequential_stop([True] * 4, [], True, False, 1, 10)[0] is True
+    assert sequential_stop([True] * 3, [], True, True, 1, 10)[0] is True
+    # passes alone after a sweep failure: one pass never ends it; a <=50% flake needs 5 passes to rule out
+    for n in range(1, 5):
+        assert sequential_stop([False] * n, [], True, False, 1, 10)[0] is False
+    assert sequential_stop([False] * 5, [], True, False, 1, 10)[0] is True
+    # ... unless a load reproduction follows: after 2 passes it decides, with the posterior
+    assert sequential_stop([False] * 2, [], True, False, 1, 10, load_planned=True)[0] is True
+    assert decide([False] * 2, [True] * 3)[0] == "load-only"
+    assert decide([True, False])[0] == "intermittent"
