@@ -140,6 +140,9 @@ def run_batch(params_paths: list[str], date: str | None = None, force: bool = Fa
     manifest = load_manifest(man_path) or {"date": date, "cases": {}}
     check_inputs(cases, day, live)         # broken stored bundles, missing programs, no engine: before anything
     day.mkdir(parents=True, exist_ok=True)
+    from .versions import versions
+    manifest["versions"] = versions()
+
     def record(c, entry):
         manifest["cases"][c.case] = entry
         atomic_write_json(man_path, manifest)

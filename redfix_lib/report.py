@@ -157,13 +157,17 @@ def status_md(verdicts: list[dict], date: str, node_facts: dict | None = None) -
     n_flake = sum(v["flake_or_genuine"].startswith("flake") for v in vs)
     unknown = [v["recipe"] for v in vs if v["cause"] == "unknown"]
     clean = [v for v in vs if (v.get("node_clean") or {}).get("clean")]
+    from .versions import versions
+    ver = versions()
     out = [f"# STATUS — redfix investigation {date}", "",
+           "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(ver.items())), "",
            f"{len(vs)} case(s): {n_gen} genuine, {n_flake} flake, {len(unknown)} with cause unknown.", "",
            "## Isolation harness (how each failure is reproduced ALONE)", "",
            "Each case runs its harness alone on the node (busy probes refuse to start while another run is in "
-           "flight; an exclusive node lock), repeated under a sequential stop rule (SPRT, alpha=beta=0.05: "
-           "5 consecutive isolated failures = deterministic; one isolated pass = not deterministic). A failure "
-           "that passes alone is rerun beside controlled CPU load.", "",
+           "flight; an exclusive node lock), repeated until the posterior over deterministic / intermittent / "
+           "load-only / not-reproduced reaches 0.95 (the sweep's failure counts as one observation; a mechanism "
+           "found in the code counts x2 for deterministic; an isolated pass and failure prove intermittent). A "
+           "failure that passes alone is rerun beside controlled load.", "",
            "## Starting state", ""]
     out += [md_table(pd.DataFrame([{"recipe": v["recipe"], "ref": v["ref"], "sweep failure": v["sweep_failure"].get("message", "")}
                                    for v in vs])) if vs else "(no case)", "",

@@ -78,6 +78,8 @@ def run_sweep(stress: int | None = None, recipes: list[str] | None = None, out: 
         except (OSError, ValueError, KeyError) as e:
             entry.update(status="unver", failures=[], failed_tiers=["run"], error=f"no results.json: {e}")
         rep["recipes"][n] = entry
+    from ..versions import versions
+    rep["versions"] = versions()
     atomic_write_json(out_dir / "sweep.json", rep)
     atomic_write_text(out_dir / "sweep.md", format_report(rep) + "\n")
     return rep
