@@ -1,0 +1,49 @@
+"""The pipeline's run stage on the fake harness (real processes, no engine): the posterior stop rule
+counts the sweep's failure, never stops a passing sequence early when the sweep saw a failure, and
+stops at once when a pass and a failure prove it intermittent."""
+from redfix_lib import pipeline
+from redfix_lib.bundle import load_bundle
+from redfix_lib.classify import classify
+from conftest import write_case
+
+POLICY = "{max: 10, min: 1, stop_rule: sprt}"
+
+
+def _stage(tmp_path, mode, arg=""):
+    case_file = write_case(tmp_path, mode, arg, policy=POLICY)
+    msgs = []
+    with pipeline.session(case_file, tmp_path / "bundle") as s:
+        pipeline.run_stage(s, under_load=False, progress=msgs.append)
+    return load_bundle(tmp_path / "bundle"), msgs
+
+
+def test_deterministic_after_four_with_the_sweeps_failure(tmp_path):
+    b, msgs = _stage(tmp_path, "fail")
+    assert len(b.runs) == 4 and any("posterior decided 'deterministic'" in m for m in msgs)
+    v = classify(b)
+    assert v["reproducibility"] == "deterministic" and v["runs"]["posterior"]["deterministic"] >= 0.95
+
+
+def test_passes_alone_need_five_before_not_reproduced(tmp_path):
+    b, msgs = _stage(tmp_path, "pass")
+    assert len(b.runs) == 5
+    assert classify(b)["reproducibility"] == "not-reproduced"
+
+
+def test_flaky_stops_when_a_pass_and_a_failure_are_seen(tmp_path):
+    b, _ = _stage(tmp_path, "flaky", "0.5,7")
+    outs = [r.outcome for r in b.runs]
+    assert "pass" in outs and "fail" in outs and len(set(outs[:-1])) == 1
+    assert classify(b)["reproducibility"] == "intermittent"
+
+
+def test_plan_probes_adds_named_probes_once():
+    from redfix_lib.params import load_case
+    from pathlib import Path
+    case = load_case(Path(__file__).resolve().parent.parent / "params" / "lab" / "keycloak.yaml")
+    case.probes = [{"kind": "node_clean"}, {"kind": "http", "url": "http://127.0.0.1:1/"},
+                   {"kind": "static_rules", "compare_recipe": "immich"}]
+    pre, post = pipeline.plan_probes(case)
+    assert pre[0] == {"kind": "static_rules", "compare_recipe": "immich"}
+    assert {"kind": "harness_code"} in pre and {"kind": "canonical_state"} in pre
+    assert [p["kind"] for p in post] == ["service_logs", "task_history", "http", "node_clean"]
