@@ -122,6 +122,33 @@ def reproducibility(b: Bundle, det_evidence: bool = False) -> dict:
     return out
 
 
+def contrasts(b: Bundle, tier: str) -> list[dict]:
+    """Each contrast ref run (mode 'contrast'): its outcomes on the tier and, when the recipe's files at
+    both refs are stored, what changed between them and which rule findings are new at the case's ref."""
+    files = {e.data.get("ref"): e for e in b.evidence if e.kind == "static_rules" and e.status == "ok"
+             and e.data.get("recipe") == b.case["recipe"]}
+    cur = files.get(b.case["ref"])
+    out = []
+    for ref in sorted({r.ref for r in b.runs if r.mode == "contrast"}):
+        seq = [reproduction(r.outcome, r.result, tier) for r in b.runs if r.mode == "contrast" and r.ref == ref]
+        seq = [x for x in seq if x != "inconclusive"]
+        other = files.get(ref)
+        label = (other.data.get("label") if other else None) or \
+            ("fix" if ref == (b.case.get("lab") or {}).get("fix_ref") else "ref")
+        c = {"id": f"runs:contrast@{ref}", "ref": ref, "label": label, "runs": len(seq), "failed": seq.count("fail"),
+             "verdict": ("passes" if seq and "fail" not in seq else "fails too" if seq and "pass" not in seq
+                         else "mixed" if seq else "inconclusive")}
+        if cur and other and "files" in (cur.data or {}) and "files" in (other.data or {}):
+            a, o = cur.data["files"], other.data["files"]
+            c["changed_files"] = sorted(k for k in set(a) | set(o) if a.get(k) != o.get(k))
+        if cur and other:
+            key = lambda f: (f["rule"], f["service"])  # noqa: E731
+            before = {key(f) for f in other.data.get("findings", [])}
+            c["new_findings"] = [f for f in cur.data.get("findings", []) if f["severity"] == "error" and key(f) not in before]
+        out.append(c)
+    return out
+
+
 def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
     """(cause, sub_cause) -> {kinds, ids, precedence, fix, proof, notes}."""
     cat = load_catalogue()
@@ -173,6 +200,22 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
                 and any(not ("_" + b.case["recipe"]) in (s or "") for s in e.data.get("owners", {}).values()):
             add("recipe", "cross-stack-alias-collision", "network", e.id, 60, FIX["cross-stack-alias-collision"],
                 note=e.summary[:200])
+    # contrast runs: the same harness at another ref (previous tag, fix branch). A contrast that passes
+    # while this ref fails localises the failure to what changed between the two refs.
+    for c in contrasts(b, tier):
+        if c["verdict"] != "passes" or not failing:
+            continue
+        changed = c.get("changed_files") or []
+        new_rules = c.get("new_findings") or []
+        for f in new_rules:
+            sub, tiers = RULE_CAUSE.get(f["rule"], (None, set()))
+            if sub and tier in tiers:
+                add("recipe", sub, "contrast", c["id"], 50, f"recipe: fix {f['title']}",
+                    note=f"{c['ref']} passes {tier}, {b.case['ref']} fails; {f['rule']} is new since {c['ref']}")
+        if not new_rules and changed:
+            add("recipe", f"change-since-{c['label']}", "contrast", c["id"], 40,
+                f"recipe: review what changed since {c['ref']} ({', '.join(changed[:5])})",
+                note=f"{c['ref']} passes {tier}, {b.case['ref']} fails; changed: {', '.join(changed[:8])}")
     if repro["value"] == "load-only":
         subs = [k[1] for k, v in cands.items() if k[0] == "load"]
         add("load", subs[0] if subs else "resource-contention", "reproduction", "runs:under-load", 80,
@@ -340,11 +383,24 @@ def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -
                         "why": f"{e.id} was {e.summary[:120]}"})
     prev = next((e.data.get("ref") for e in b.evidence if e.kind == "static_rules" and e.status == "ok"
                  and e.data.get("label") == "previous-tag"), None)
-    if prev and iso["failed"]:
+    done = {c["ref"]: c for c in contrasts(b, tier)}
+    for c in done.values():
+        if c["verdict"] == "fails too":
+            ruled_out.append(f"a change since {c['ref']}: the {c['label']} ref fails {tier} too ({c['failed']}/{c['runs']})")
+            if c["label"] == "previous-tag":
+                nxt.append({"how": f"redfix isolate {src} --ref <the tag before {c['ref']}> --runs 1",
+                            "decides": "where the failure began",
+                            "why": "bisect across tags: the first failing tag's diff holds the change"})
+        elif c["verdict"] == "passes":
+            hints.append({"cause": "recipe", "sub_cause": f"change-since-{c['label']}", "kinds": ["contrast"],
+                          "evidence": [c["id"]], "notes": [f"{c['ref']} passes {tier}; changed files: "
+                                                           f"{', '.join(c.get('changed_files') or []) or 'not stored'}"],
+                          "would_decide": ["static_rules/service_logs naming what in that diff breaks the tier"]})
+    if prev and iso["failed"] and prev not in done:
         nxt.append({"how": f"redfix isolate {src} --ref {prev} --runs 2", "decides": "recipe change vs environment",
                     "why": f"contrast: if {prev} passes, the change between {prev} and {case['ref']} is the cause "
                            f"(diff: git diff {prev} {case['ref']})"})
-    if (case.get("lab") or {}).get("fix_ref"):
+    if (case.get("lab") or {}).get("fix_ref") and case["lab"]["fix_ref"] not in done:
         nxt.append({"how": f"redfix verify {src}", "decides": "the fix", "why": f"contrast: the fix ref "
                     f"{case['lab']['fix_ref']} passing localises the cause to what it changes"})
     if not nxt:
@@ -390,7 +446,7 @@ def classify(b: Bundle) -> dict:
             why = ("proof: " if top["proof"] else "corroborated: ") + ", ".join(sorted(top["kinds"]))
     else:
         why = "no evidence points at a cause"
-    failing_runs = [r for r in b.runs if _reproduces(r, tier)]
+    failing_runs = [r for r in b.runs if r.mode != "contrast" and _reproduces(r, tier)]
     failing_tests = sorted({t.name for r in failing_runs for tr in r.result.tiers if tr.name == tier
                             for t in tr.tests if t.status == "fail"})
     messages = sorted({t.message.splitlines()[0][:300] for r in failing_runs for tr in r.result.tiers if tr.name == tier
@@ -431,6 +487,7 @@ def classify(b: Bundle) -> dict:
                  "consecutive_failures_needed_for_deterministic": N_DET},
         "log_diff": ld,
         "node_clean": next((e.data for e in b.evidence if e.kind == "node_clean" and e.status == "ok"), None),
+        "contrasts": contrasts(b, tier),
         "ruleset_version": f"{CLASSIFIER_VERSION}+signatures-v{load_catalogue().version}+{RULES_VERSION}",
         "redfix_version": __version__,
         "versions": versions(),

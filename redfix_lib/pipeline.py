@@ -174,6 +174,36 @@ def _under_load(case, bundle, node, *, run_fn, max_rungs=None, **kw):
     return L.isolate_under_load(case, bundle, node, **kw)      # before load.py took the runner
 
 
+def contrast_refs(b: Bundle) -> list[str]:
+    """Refs worth one contrast run when the cause is still undecided after the evidence: the previous
+    tag (the recipe's own history) and the fix branch when the case names one — each asked once."""
+    from .classify import classify
+    v = classify(b)
+    if v["cause"] != "unknown" or not v["runs"]["isolated"]["failed"]:
+        return []
+    asked = {r.ref for r in b.runs if r.mode == "contrast"}
+    refs = []
+    for step in (v.get("undecided") or {}).get("next", []):
+        m = re.search(r" --ref (\S+) ", step["how"] + " ")
+        if m and not m.group(1).startswith("<") and m.group(1) not in asked:
+            refs.append(m.group(1))
+    fix = (b.case.get("lab") or {}).get("fix_ref")
+    if fix and fix not in asked and v["reproducibility"] == "deterministic":
+        from .safety import ref_problem
+        if not ref_problem(fix):
+            refs.append(fix)
+    return list(dict.fromkeys(refs))[:2]
+
+
+def contrast_stage(s: Session, progress=print) -> None:
+    """One isolated run per contrast ref (mode 'contrast'), costed: only while the cause is undecided,
+    never twice for the same ref."""
+    from .isolate import isolate
+    for ref in contrast_refs(s.bundle):
+        progress(f"[{s.case.case}] contrast: one run at {ref}")
+        isolate(s.case, s.bundle, s.node, runs=1, ref=ref, mode="contrast", progress=progress)
+
+
 # ---------------------------------------------------------------- the whole thing
 def investigate(case_path, out_dir, *, runs: int | None = None, fresh: bool = False, under_load: bool | None = None,
                 progress: Callable[[str], None] = print, node_host: str | None = None) -> dict:
@@ -185,6 +215,8 @@ def investigate(case_path, out_dir, *, runs: int | None = None, fresh: bool = Fa
         run_stage(s, runs=runs, under_load=under_load, progress=progress)
         _, post = plan_probes(s.case, s.bundle)
         _collect(s, post, progress, logs=True)
+        if runs is None:
+            contrast_stage(s, progress=progress)
     verdict = write_verdict(s.bundle.path)
     progress(f"[{s.case.case}] verdict: {verdict['reproducibility']} / {verdict['cause']} ({verdict['sub_cause']}) "
              f"confidence {verdict['confidence']['value']}")

@@ -291,3 +291,46 @@ def test_posterior_stop_rule():
     assert sequential_stop([False] * 2, [], True, False, 1, 10, load_planned=True)[0] is True
     assert decide([False] * 2, [True] * 3)[0] == "load-only"
     assert decide([True, False])[0] == "intermittent"
+
+
+def test_contrast_previous_tag_passing_localises_to_the_new_rule(tmp_path):
+    """The previous tag passes the tier in a contrast run; the rule finding new at the tag is then
+    corroborated by the contrast (two kinds) — and a contrast already run is never proposed again."""
+    good = ("services:\n  db:\n    image: postgres:16\n    volumes: [data:/var/lib/postgresql/data]\n"
+            "volumes:\n  data:\n")
+    bad = good.replace("    volumes: [data", "    deploy:\n      labels:\n        backupbot.backup: \"true\"\n"
+                       "        backupbot.backup.pre-hook: \"pg_dump -U x > /var/lib/postgresql/data/d.sql\"\n"
+                       "    volumes: [data")
+    items = [EvidenceItem(id=f"static_rules:r@{lbl}", kind="static_rules", source=f"repo@{ref}", status="ok", summary="",
+                          data={"recipe": "r", "ref": ref, "label": lbl, "is_tag": True, "files": {"compose.yml": f}})
+             for lbl, ref, f in (("tag", "1.0.0", bad), ("previous-tag", "0.9.0", good))]
+    b = mk_bundle(tmp_path, [True] * 5, evidence=items)
+    v = classify(b)
+    assert v["cause"] == "unknown" and "weak" in v["cause_reasoning"]
+    assert any("--ref 0.9.0" in s["how"] for s in v["undecided"]["next"])
+    c = mk_run(6, False, mode="contrast")
+    c.ref = "0.9.0"
+    (tmp_path / c.log).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / c.log).write_text("ok\n")
+    b.runs.append(c)
+    v = classify(b)
+    assert (v["cause"], v["sub_cause"]) == ("recipe", "missing-restore-hook"), v["cause_reasoning"]
+    assert set(v["candidates"][0]["kinds"]) == {"static_rule", "contrast"}
+    assert v["contrasts"][0]["verdict"] == "passes" and v["contrasts"][0]["changed_files"] == ["compose.yml"]
+    assert v["runs"]["isolated"]["runs"] == 5            # a contrast run is not a reproduction
+
+
+def test_contrast_failing_too_is_ruled_out_and_bisects(tmp_path):
+    b = mk_bundle(tmp_path, [True] * 3)
+    c = mk_run(4, True, mode="contrast")
+    c.ref = "0.9.0"
+    (tmp_path / c.log).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / c.log).write_text("failing line\n")
+    b.runs.append(c)
+    b.evidence.append(EvidenceItem(id="static_rules:r@previous-tag", kind="static_rules", source="x", status="ok",
+                                   summary="", data={"recipe": "r", "ref": "0.9.0", "label": "previous-tag",
+                                                     "is_tag": True, "files": {"compose.yml": "services: {}\n"}}))
+    u = classify(b)["undecided"]
+    assert any("a change since 0.9.0" in r for r in u["ruled_out"])
+    hows = [s["how"] for s in u["next"]]
+    assert any("the tag before 0.9.0" in h for h in hows) and not any("--ref 0.9.0 " in h + " " for h in hows)
