@@ -57,7 +57,8 @@ def static_item(e: EvidenceItem, prev_files: dict | None) -> EvidenceItem:
     from .rules import RULESET_VERSION, evaluate
     d = e.data
     findings = evaluate(d["files"], tag=d["ref"] if d.get("is_tag") else None,
-                        prev_files=prev_files if d.get("label") == "tag" else None)
+                        prev_files=prev_files if d.get("label") == "tag" else None,
+                        **({"env": d["env"]} if d.get("env") else {}))
     data = {k: v for k, v in d.items() if k != "findings"}
     data.update(ruleset=RULESET_VERSION, findings=[f.to_dict() for f in findings])
     return dataclasses.replace(

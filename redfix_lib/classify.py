@@ -122,6 +122,12 @@ def reproducibility(b: Bundle, det_evidence: bool = False) -> dict:
     return out
 
 
+def rule_explains(finding: dict, tier: str) -> tuple[str, str] | None:
+    """(cause, sub_cause) when this rule finding may count as evidence for a failure of `tier`."""
+    sub, tiers = RULE_CAUSE.get(finding.get("rule", ""), (None, set()))
+    return ("recipe", sub) if sub and tier in tiers and finding.get("severity") == "error" else None
+
+
 def contrasts(b: Bundle, tier: str) -> list[dict]:
     """Each contrast ref run (mode 'contrast'): its outcomes on the tier and, when the recipe's files at
     both refs are stored, what changed between them and which rule findings are new at the case's ref."""
@@ -208,9 +214,9 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
         changed = c.get("changed_files") or []
         new_rules = c.get("new_findings") or []
         for f in new_rules:
-            sub, tiers = RULE_CAUSE.get(f["rule"], (None, set()))
-            if sub and tier in tiers:
-                add("recipe", sub, "contrast", c["id"], 50, f"recipe: fix {f['title']}",
+            rc = rule_explains(f, tier)
+            if rc:
+                add(rc[0], rc[1], "contrast", c["id"], 50, f"recipe: fix {f['title']}",
                     note=f"{c['ref']} passes {tier}, {b.case['ref']} fails; {f['rule']} is new since {c['ref']}")
         if not new_rules and changed:
             add("recipe", f"change-since-{c['label']}", "contrast", c["id"], 40,
@@ -346,8 +352,7 @@ def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -
         if e.status != "ok":
             continue
         if e.kind == "static_rules" and e.data.get("label") == "tag":
-            errs = [f for f in e.data.get("findings", []) if f["severity"] == "error"
-                    and tier in RULE_CAUSE.get(f["rule"], (None, set()))[1]]
+            errs = [f for f in e.data.get("findings", []) if rule_explains(f, tier)]
             if not errs:
                 ruled_out.append(f"a recipe rule for tier {tier} at {e.data.get('ref')}: "
                                  f"{len(e.data.get('findings', []))} finding(s), none an error explaining {tier}")

@@ -93,7 +93,10 @@ def test_service_logs_and_task_history_from_saved_run(tmp_path, stack, engine):
     cx = ctx_for(tmp_path, "gitea.yaml", runs=[run])
     items = collect(cx, [{"kind": "service_logs"}, {"kind": "task_history"}], progress=lambda m: None)
     logs = by_kind(items, "service_logs")
-    assert any("read-only-config-write" in i.data["signatures"] for i in logs)
+    assert logs and all("signatures" not in i.data and (cx.bundle.path / i.artifact).is_file() for i in logs)
+    from redfix_lib.analyze import log_items      # the scan runs at classify time, on the stored files
+    assert any("read-only-config-write" in i.data["signatures"] for i in log_items(cx.bundle)
+               if i.kind == "service_logs")
     th = by_kind(items, "task_history")[0]
     assert th.status == "ok" and th.data["failed_per_service"] == {}
 
@@ -106,17 +109,28 @@ def test_node_clean_sees_leftover_stack(tmp_path, stack):
 
 def test_static_rules_expectations_harness_code_canonical(tmp_path, stack):
     cx = ctx_for(tmp_path, "mattermost-lts.yaml")
+    from redfix_lib.analyze import expectation_item, harness_item, static_item
     items = collect(cx, [{"kind": "static_rules", "compare_recipe": "immich"}], progress=lambda m: None)
-    st = {i.data["label"]: {f["rule"] for f in i.data["findings"]} for i in by_kind(items, "static_rules")}
+    raw = {i.data["label"]: i for i in by_kind(items, "static_rules")}
+    assert all("findings" not in i.data and "compose.yml" in i.data["files"] for i in raw.values())
+    st = {lbl: {f["rule"] for f in static_item(i, raw["previous-tag"].data["files"]).data["findings"]}
+          for lbl, i in raw.items()}
     assert "R03" in st["tag"] and "R03" not in st["contrast"]
     cx = ctx_for(tmp_path / "d", "discourse.yaml")
     te = collect(cx, [{"kind": "test_expectation", "test": "tests/test_upgrade.py"}], progress=lambda m: None)[-1]
+    assert "stale" not in te.data and "def test_" in te.data["test_source"]
+    te = expectation_item(te, [])
     assert te.data["stale"] is True and te.data["only_in_unreleased"] == ["discourse-official-image"]
-    assert te.data["asserted"] == {"images": ["redfix-lab/discourse:3.5.3"], "removed_services": ["sidekiq"]}
+    assert (te.data["asserted"]["images"], te.data["asserted"]["removed_services"]) == \
+        (["redfix-lab/discourse:3.5.3"], ["sidekiq"])
+    assert collect(cx, [{"kind": "test_expectation"}], progress=lambda m: None)[-1].data["test"] == "tests/test_upgrade.py"
     cx = ctx_for(tmp_path / "k", "keycloak.yaml")
     hc = collect(cx, [{"kind": "harness_code", "call": "canonical.canonical_domain", "arg": "keycloak",
                        "against": "warm.WARM_DOMAINS"}], progress=lambda m: None)[-1]
-    assert hc.data["collides_with"] == ["keycloak"]
+    assert harness_item(hc).data["collides_with"] == ["keycloak"]
+    disc = collect(cx, [{"kind": "harness_code"}], progress=lambda m: None)[-1]       # the default: discovery
+    assert disc.data["functions"]["canonical.canonical_domain"] == "warm-keycloak.lab.redfix.test"
+    assert harness_item(disc).data["collides_with"] == ["keycloak"]
     warm = lab_home() / "ci-warm" / "keycloak"
     warm.mkdir(parents=True, exist_ok=True)
     (warm / "canonical.json").write_text(json.dumps({"version": "10.1.0+26.0.5",
