@@ -326,11 +326,20 @@ def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -
     case = b.case
     src = case.get("source") or f"params/{case['case']}.yaml"
     cat = {s.id: s for s in load_catalogue().signatures}
+    as_kind = {"static_rules": "static_rule", "service_logs": "signature", "dns": "network", "load": "reproduction"}
+
+    def deciders(cause, sub, kinds):
+        out = []
+        for kind, what in CORROBORATE.get(cause, []):
+            if as_kind.get(kind, kind) in kinds or (kind == "dns" and "alias" not in (sub or "")):
+                continue
+            rules = sorted(r for r, (rs, _) in RULE_CAUSE.items() if rs == sub) if kind == "static_rules" else []
+            out.append((kind, what + (f" (rule {', '.join(rules)})" if rules else "")))
+        return out
+
     hints = [{"cause": k[0], "sub_cause": k[1], "kinds": sorted(v["kinds"]), "evidence": sorted(v["ids"])[:6],
               "notes": [n for _, n in sorted(v["notes"])][:3],
-              "would_decide": [f"{kind}: {what}" for kind, what in CORROBORATE.get(k[0], []) if kind not in
-                               {"static_rule": "static_rules", "signature": "service_logs", "network": "dns"}.get(
-                                   next(iter(v["kinds"])), next(iter(v["kinds"]))) or len(v["kinds"]) > 1][:2]}
+              "would_decide": [f"{kind}: {what}" for kind, what in deciders(k[0], k[1], v["kinds"])][:2]}
              for k, v in ranked[:4]]
     failing = {r.index for r in b.runs if _reproduces(r, tier)}
     seen = set()
@@ -378,7 +387,7 @@ def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -
             nxt.append({"how": f"redfix isolate {src} --runs {N_DET - iso['runs']}", "decides": "reproducibility",
                         "why": f"{N_DET} isolated passes rule out a <=50% flake at 95%"})
     for h in hints[:2]:
-        for kind, what in CORROBORATE.get(h["cause"], []):
+        for kind, what in deciders(h["cause"], h["sub_cause"], set(h["kinds"])):
             if kind not in kinds and kind != "load":
                 nxt.append({"how": f"redfix collect {src}  (probe {kind})", "decides": f"{h['cause']}/{h['sub_cause']}",
                             "why": f"{kind} would show {what}"})
