@@ -226,7 +226,11 @@ def investigate(case_path, out_dir, *, runs: int | None = None, fresh: bool = Fa
 def isolate_runs(case_path, out_dir, *, runs: int | None = None, fresh: bool = False, under_load: bool = False,
                  load_level: int | None = None, ref: str | None = None, progress=print) -> Bundle:
     """`redfix isolate`: runs only (alone, under load, or at another ref as a contrast)."""
+    from .errors import ParamsError
     from .isolate import isolate, runner
+    from .safety import ref_problem
+    if ref is not None and (why := ref_problem(ref)):
+        raise ParamsError([("<command line>", "--ref", why)])
     with session(case_path, out_dir, fresh=fresh) as s:
         if under_load:
             _under_load(s.case, s.bundle, s.node, runs=runs, level=load_level, progress=progress,
