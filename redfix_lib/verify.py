@@ -49,10 +49,11 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
     if not fix_ref:
         from .errors import ParamsError
         raise ParamsError([(str(case_path), "lab.fix_ref", "no fix ref: pass --ref REF or set lab.fix_ref")])
-    fix = {}
+    fix, expected = {}, {}
     try:
         from .lab.recipes import load_meta
-        fix = (load_meta(case.recipe).get("fixes") or {}).get(fix_ref, {})
+        meta = load_meta(case.recipe)
+        fix, expected = (meta.get("fixes") or {}).get(fix_ref, {}), meta.get("expected") or {}
     except (OSError, ValueError):
         fix = {}
     kind = fix.get("kind", "recipe")
@@ -64,9 +65,10 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
     out_dir = Path(out or Path("outputs") / time.strftime("%Y-%m-%d", time.gmtime()) / f"{case.case}-fix")
     before_dir = Path(before) if before else out_dir.parent / case.case
     load_spec = next((p for p in case.probes if p["kind"] == "load"), None)
-    if load_spec is None and (before_dir / "verdict.json").exists() and \
-            json.loads((before_dir / "verdict.json").read_text()).get("reproducibility") == "load-only":
-        load_spec = {"kind": "load"}      # the case names no load probe: the verdict found it load-only
+    found = json.loads((before_dir / "verdict.json").read_text()).get("reproducibility") \
+        if (before_dir / "verdict.json").exists() else expected.get("reproducibility")
+    if load_spec is None and found == "load-only":
+        load_spec = {"kind": "load"}      # no load probe named: the verdict (or the lab recipe) says load-only
     with session(case_path, out_dir, fresh=True) as s:
         bundle, node = s.bundle, s.node
         load = None
