@@ -8,6 +8,12 @@ ends the test on 'flaky' at once (one pass means not deterministic); each
 failure adds log(0.99/0.5) = +0.683, so 5 consecutive failures cross
 log(19) = 2.944: the same 5 runs that rule out a <=50% flake at 95%
 (0.5**5 = 0.031 < 0.05; 0.5**4 = 0.0625 is not enough).
+
+The pipeline's stop rule and the verdict read `decide`: a posterior over deterministic /
+intermittent / load-only / not-reproduced in which the sweep's own failure is one observation and
+a deterministic mechanism found in the code (a rule, a harness value, a test expectation) is a
+Bayes factor of 2 for deterministic — 4 isolated failures decide without it, 3 with it; a passing
+sequence after a sweep failure needs 5 passes (or a load reproduction) before it is called anything.
 """
 from __future__ import annotations
 
