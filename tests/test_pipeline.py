@@ -47,3 +47,30 @@ def test_plan_probes_adds_named_probes_once():
     assert pre[0] == {"kind": "static_rules", "compare_recipe": "immich"}
     assert {"kind": "harness_code"} in pre and {"kind": "canonical_state"} in pre
     assert [p["kind"] for p in post] == ["service_logs", "task_history", "http", "node_clean"]
+
+
+def test_shared_names_are_hosts_a_service_calls_over_an_external_network():
+    compose = """
+services:
+  web:
+    image: x/web:1
+    environment: [UPSTREAM=http://app:8080/]
+    networks: [proxy, internal]
+    configs: [{source: conf, target: /etc/web.conf}]
+  app:
+    image: x/app:1
+    networks: [internal]
+  worker:
+    image: x/w:1
+    environment: [API=http://api:9000]
+    networks: [internal]
+networks:
+  proxy: {external: true}
+  internal: {}
+configs:
+  conf: {file: ./web.conf}
+"""
+    files = {"compose.yml": compose, "web.conf": "proxy_pass http://auth:9091;\nlisten http://localhost:80;\n"}
+    assert pipeline.shared_names(files) == [("proxy", "app"), ("proxy", "auth")]
+    # worker calls api only on its internal network: nothing another stack can answer
+    assert pipeline.shared_names({"compose.yml": "services: {a: {image: x}}\n"}) == []
