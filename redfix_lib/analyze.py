@@ -100,11 +100,16 @@ def asserted(test_source: str, messages: list[str] = ()) -> dict:
                     elif isinstance(op, ast.In):
                         present.add(v)
     observed = set()
+    expected = images | removed | present | values | {str(x) for x in statuses}
     for m in messages:
         for line in m.splitlines():
             if re.match(r"\s*(E\s+)?assert\b", line) or "AssertionError" in line:
                 observed |= {q[1] for q in QUOTED_RE.findall(line)}
+                observed |= {t for t in re.findall(r"[A-Za-z0-9][\w./-]*:[\w.-]+", line) if IMAGE_RE.match(t)}
                 observed |= set(re.findall(r"\b([1-5]\d\d)\b", line)) if "status" in line.lower() else set()
+            elif re.match(r"\s*(E\s+)?\+ \S", line):        # pytest's diff: + the value the app produced
+                observed.add(line.split("+ ", 1)[1].strip())
+    observed = {o for o in observed if "..." not in o and o not in expected}
     return {"images": sorted(images), "removed_services": sorted(removed), "present_services": sorted(present),
             "status_codes": sorted(statuses), "values": sorted(values), "observed": sorted(observed)}
 
@@ -150,10 +155,16 @@ def check_expectations(want: dict, refs: list[dict]) -> dict:
             "unsatisfied_everywhere_released": unsatisfied, "stale": stale, "only_in_unreleased": only_in}
 
 
-def expectation_item(e: EvidenceItem, messages: list[str]) -> EvidenceItem:
+def expectation_item(e: EvidenceItem, messages: list[str], ref: str = "") -> EvidenceItem:
     d = e.data
     want = asserted(d["test_source"], messages)
     res = check_expectations(want, d["refs"])
+    # the running app: values the failure messages show it produced, and whether the ref under test
+    # declares them (then the app does what the recipe says and the test expects something else)
+    at_ref = next((r for r in d["refs"] if r["ref"] == ref), None)
+    declared = _compose_facts(at_ref["files"])[1] if at_ref else set()
+    res["running_app"] = {"observed": want["observed"],
+                          "observed_declared_at_ref": sorted(set(want["observed"]) & declared)}
     name = Path(d.get("test", e.source)).name
     sat = sorted({r for v in res["satisfied_at"].values() for r in v})
     summary = (f"{name} asserts images {want['images']}, removed services {want['removed_services']}"
@@ -161,7 +172,9 @@ def expectation_item(e: EvidenceItem, messages: list[str]) -> EvidenceItem:
                + (f", status {want['status_codes']}" if want["status_codes"] else "") + ": "
                + ("found in NO release tag nor main" if res["stale"] else
                   ("found at " + ", ".join(sat) if sat else "nothing checkable against the refs"))
-               + (f"; only in {', '.join(res['only_in_unreleased'])}" if res["only_in_unreleased"] else ""))
+               + (f"; only in {', '.join(res['only_in_unreleased'])}" if res["only_in_unreleased"] else "")
+               + (f"; the app ran {', '.join(res['running_app']['observed_declared_at_ref'])} as the ref declares"
+                  if res["running_app"]["observed_declared_at_ref"] else ""))
     data = {k: v for k, v in d.items() if k not in ("test_source", "refs")}
     data.update(res)
     return dataclasses.replace(e, summary=summary, data=data)
@@ -237,7 +250,7 @@ def derive(b: Bundle) -> tuple[list[EvidenceItem], dict]:
         elif e.kind == "test_expectation":
             if "test_source" in e.data:
                 msgs = failure_messages(b) if msgs is None else msgs
-                out.append(expectation_item(e, msgs))
+                out.append(expectation_item(e, msgs, b.case.get("ref", "")))
                 rejudged.add(e.kind)
             else:
                 out.append(e)
