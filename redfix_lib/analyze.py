@@ -28,7 +28,7 @@ def _scan(path: Path) -> dict:
 
 def log_items(b: Bundle) -> list[EvidenceItem]:
     """Every run's harness log and the service logs the harness saved, scanned now."""
-    items = []
+    items, seen = [], set()
     for run in b.runs:
         hl = b.path / run.log
         files = [("harness_log", hl)] if hl.is_file() else []
@@ -40,8 +40,12 @@ def log_items(b: Bundle) -> list[EvidenceItem]:
             name = "harness" if kind == "harness_log" else f.stem.split(".")[0]
             sub = f.parent.name if kind != "harness_log" else ""
             top = ex["matches"][:5]
+            ev_id = f"{kind}:run{run.index:03d}:{(sub + '/') if sub else ''}{name}"
+            if ev_id in seen:          # a service's second container in the same phase
+                ev_id += "#" + (f.stem.split(".", 1) + [""])[1]
+            seen.add(ev_id)
             items.append(EvidenceItem(
-                id=f"{kind}:run{run.index:03d}:{(sub + '/') if sub else ''}{name}", kind=kind,
+                id=ev_id, kind=kind,
                 source=rel, status="ok", artifact=rel,
                 excerpt="\n".join(f"L{m['line']}: {m['text']}" for m in top),
                 summary=(f"run {run.index} ({run.outcome}) {name}: "
@@ -64,7 +68,7 @@ def static_item(e: EvidenceItem, prev_files: dict | None) -> EvidenceItem:
     return dataclasses.replace(
         e, data=data,
         summary=f"{d['recipe']}@{d['ref']} ({d['label']}): "
-                + (", ".join(f"{f.rule} {f.service}" for f in findings) or "no rule hit"),
+                + (", ".join(f"{f.rule} {f.service}" for f in findings if f.severity != "hint") or "no rule hit"),
         excerpt="\n".join(f"{f.rule} [{f.severity}] {f.service}: {f.message}" for f in findings[:10]))
 
 

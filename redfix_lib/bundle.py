@@ -22,7 +22,7 @@ SCHEMA_VERSION = 1
 @dataclass
 class RunRecord:
     index: int
-    mode: str                 # "isolated" | "under-load" | "fix"
+    mode: str                 # "isolated" | "under-load" | "fix" | "contrast" (another ref, pipeline.contrast_stage)
     started: str
     wall_s: float
     exit_code: int | None

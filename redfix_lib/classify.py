@@ -124,8 +124,10 @@ def reproducibility(b: Bundle, det_evidence: bool = False) -> dict:
 
 def rule_explains(finding: dict, tier: str) -> tuple[str, str] | None:
     """(cause, sub_cause) when this rule finding may count as evidence for a failure of `tier`."""
-    sub, tiers = RULE_CAUSE.get(finding.get("rule", ""), (None, set()))
-    return ("recipe", sub) if sub and tier in tiers and finding.get("severity") == "error" else None
+    if not corroborates(finding, tier):
+        return None
+    r = RULES[finding["rule"]]
+    return (r.cause, r.sub_cause)
 
 
 def contrasts(b: Bundle, tier: str) -> list[dict]:
@@ -333,7 +335,7 @@ def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -
         for kind, what in CORROBORATE.get(cause, []):
             if as_kind.get(kind, kind) in kinds or (kind == "dns" and "alias" not in (sub or "")):
                 continue
-            rules = sorted(r for r, (rs, _) in RULE_CAUSE.items() if rs == sub) if kind == "static_rules" else []
+            rules = sorted(r.id for r in RULES.values() if r.sub_cause == sub) if kind == "static_rules" else []
             out.append((kind, what + (f" (rule {', '.join(rules)})" if rules else "")))
         return out
 
