@@ -644,7 +644,9 @@ def test_static_collector_reads_mounted_files_at_refs_and_the_app_env(tmp_path):
             return r.returncode, r.stdout
     cx = NS(node=Node(), recipe_repo=str(repo), case=NS(ref="1.0.1+8.0", recipe="lemp"))
     assert "nginx.conf" in static.files_at(cx, str(repo), "1.0.1+8.0")
-    items = {i.data["label"]: i.data["findings"] for i in static.collect(cx, {"env": {"COMPOSE_FILE": "compose.yml:compose.mailrelay.yml"}})}
+    from redfix_lib.analyze import static_item      # the collector stores the files; rules run at classify time
+    raw = {i.data["label"]: i for i in static.collect(cx, {"env": {"COMPOSE_FILE": "compose.yml:compose.mailrelay.yml"}})}
+    items = {lbl: static_item(i, raw["previous-tag"].data["files"]).data["findings"] for lbl, i in raw.items()}
     r06 = [f for f in items["tag"] if f["rule"] == "R06"]
     assert [("nginx.conf" in f["message"], f["stack"]) for f in r06] == [(True, "compose.yml:compose.mailrelay.yml")]
     assert not [f for f in items["previous-tag"] if f["rule"] == "R06"]
