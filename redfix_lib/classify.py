@@ -400,13 +400,16 @@ def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -
     prev = next((e.data.get("ref") for e in b.evidence if e.kind == "static_rules" and e.status == "ok"
                  and e.data.get("label") == "previous-tag"), None)
     done = {c["ref"]: c for c in contrasts(b, tier)}
+    tags = next((e.data.get("tags") or [] for e in b.evidence if e.kind == "static_rules" and e.status == "ok"
+                 and e.data.get("label") == "tag"), []) or ([prev] if prev else [])
     for c in done.values():
         if c["verdict"] == "fails too":
             ruled_out.append(f"a change since {c['ref']}: the {c['label']} ref fails {tier} too ({c['failed']}/{c['runs']})")
-            if c["label"] == "previous-tag":
-                nxt.append({"how": f"redfix isolate {src} --ref <the tag before {c['ref']}> --runs 1",
+            older = [t for t in tags[:tags.index(c["ref"])] if t not in done] if c["ref"] in tags else []
+            if c["ref"] in tags and not any(d["verdict"] == "passes" for d in done.values()):
+                nxt.append({"how": f"redfix isolate {src} --ref {older[-1] if older else '<the tag before ' + c['ref'] + '>'} --runs 1",
                             "decides": "where the failure began",
-                            "why": "bisect across tags: the first failing tag's diff holds the change"})
+                            "why": "walk back across tags: the first failing tag's diff holds the change"})
         elif c["verdict"] == "passes":
             hints.append({"cause": "recipe", "sub_cause": f"change-since-{c['label']}", "kinds": ["contrast"],
                           "evidence": [c["id"]], "notes": [f"{c['ref']} passes {tier}; changed files: "

@@ -174,14 +174,19 @@ def _under_load(case, bundle, node, *, run_fn, max_rungs=None, **kw):
     return L.isolate_under_load(case, bundle, node, **kw)      # before load.py took the runner
 
 
+MAX_CONTRASTS = 3
+
+
 def contrast_refs(b: Bundle) -> list[str]:
-    """Refs worth one contrast run when the cause is still undecided after the evidence: the previous
-    tag (the recipe's own history) and the fix branch when the case names one — each asked once."""
+    """The next contrast worth one run while the cause is still undecided after the evidence: the
+    previous tag, then (when it fails too) the tag before it — a walk back to where the failure
+    began — and the fix branch when the case names one. Never a ref already asked; at most
+    MAX_CONTRASTS in all (each costs a run)."""
     from .classify import classify
     v = classify(b)
-    if v["cause"] != "unknown" or not v["runs"]["isolated"]["failed"]:
-        return []
     asked = {r.ref for r in b.runs if r.mode == "contrast"}
+    if v["cause"] != "unknown" or not v["runs"]["isolated"]["failed"] or len(asked) >= MAX_CONTRASTS:
+        return []
     refs = []
     for step in (v.get("undecided") or {}).get("next", []):
         m = re.search(r" --ref (\S+) ", step["how"] + " ")
@@ -192,16 +197,17 @@ def contrast_refs(b: Bundle) -> list[str]:
         from .safety import ref_problem
         if not ref_problem(fix):
             refs.append(fix)
-    return list(dict.fromkeys(refs))[:2]
+    return list(dict.fromkeys(refs))[:MAX_CONTRASTS - len(asked)]
 
 
 def contrast_stage(s: Session, progress=print) -> None:
     """One isolated run per contrast ref (mode 'contrast'), costed: only while the cause is undecided,
-    never twice for the same ref."""
+    never twice for the same ref; re-planned after each run (a failing previous tag leads to the one
+    before it)."""
     from .isolate import isolate
-    for ref in contrast_refs(s.bundle):
-        progress(f"[{s.case.case}] contrast: one run at {ref}")
-        isolate(s.case, s.bundle, s.node, runs=1, ref=ref, mode="contrast", progress=progress)
+    while refs := contrast_refs(s.bundle):
+        progress(f"[{s.case.case}] contrast: one run at {refs[0]}")
+        isolate(s.case, s.bundle, s.node, runs=1, ref=refs[0], mode="contrast", progress=progress)
 
 
 # ---------------------------------------------------------------- the whole thing

@@ -74,3 +74,25 @@ configs:
     assert pipeline.shared_names(files) == [("proxy", "app"), ("proxy", "auth")]
     # worker calls api only on its internal network: nothing another stack can answer
     assert pipeline.shared_names({"compose.yml": "services: {a: {image: x}}\n"}) == []
+
+
+def test_contrasts_walk_back_across_tags_and_never_repeat(tmp_path):
+    from redfix_lib.bundle import EvidenceItem
+    from test_classify import mk_bundle, mk_run
+    files = {"compose.yml": "services: {app: {image: x/app:1}}\n"}
+    b = mk_bundle(tmp_path, [True] * 4, evidence=[
+        EvidenceItem(id="static_rules:r@tag", kind="static_rules", source="x", status="ok", summary="",
+                     data={"recipe": "r", "ref": "1.0.0", "label": "tag", "is_tag": True, "files": files,
+                           "tags": ["0.8.0", "0.9.0", "1.0.0"]}),
+        EvidenceItem(id="static_rules:r@previous-tag", kind="static_rules", source="x", status="ok", summary="",
+                     data={"recipe": "r", "ref": "0.9.0", "label": "previous-tag", "is_tag": True, "files": files})])
+    assert pipeline.contrast_refs(b) == ["0.9.0"]            # undecided, fails alone: the previous tag first
+    for i, ref in ((5, "0.9.0"), (6, "0.8.0")):
+        c = mk_run(i, True, mode="contrast")
+        c.ref = ref
+        (tmp_path / c.log).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / c.log).write_text("failing line\n")
+        b.runs.append(c)
+        if ref == "0.9.0":
+            assert pipeline.contrast_refs(b) == ["0.8.0"]    # it fails too: the tag before it
+    assert pipeline.contrast_refs(b) == []                   # no older tag left, nothing asked twice

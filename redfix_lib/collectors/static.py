@@ -56,6 +56,7 @@ def collect(cx, spec) -> list[EvidenceItem]:
     ref = cx.case.ref
     prev = [t for t in ts if version_key(t) < version_key(ref)] if ref in ts else ts
     items = [_item(cx.case.recipe, ref, "tag", files_at(cx, repo, ref), repo, ref in ts, env)]
+    items[0].data["tags"] = ts              # the recipe's releases, oldest first (contrasts walk back on them)
     if prev:
         items.append(_item(cx.case.recipe, prev[-1], "previous-tag", files_at(cx, repo, prev[-1]), repo, True, env))
     try:
