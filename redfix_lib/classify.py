@@ -163,9 +163,11 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
     sig = {s.id: s for s in cat.signatures}
     cands: dict[tuple, dict] = {}
 
-    def add(cause, sub, kind, ev_id, precedence=50, fix="", proof=False, note=""):
+    def add(cause, sub, kind, ev_id, precedence=50, fix="", proof=False, note="", sig_id=None):
         c = cands.setdefault((cause, sub), {"kinds": set(), "ids": set(), "precedence": 0, "fix": "", "proof": False,
-                                             "notes": []})
+                                             "notes": [], "sigs": set()})
+        if sig_id:
+            c["sigs"].add(sig_id)
         c["kinds"].add(kind)
         c["ids"].add(ev_id)
         c["precedence"] = max(c["precedence"], precedence)
@@ -188,7 +190,7 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
             s = sig.get(m["signature"])
             if s and s.cause != "unknown" and s.id not in seen_pass:
                 add(s.cause, s.sub_cause, "signature", e.id, s.precedence, s.fix_hint,
-                    note=f"{e.source} L{m['line']}: {m['text'][:160]}")
+                    note=f"{e.source} L{m['line']}: {m['text'][:160]}", sig_id=s.id)
     for e in b.evidence:
         if e.status != "ok":
             continue
@@ -341,7 +343,8 @@ def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -
 
     hints = [{"cause": k[0], "sub_cause": k[1], "kinds": sorted(v["kinds"]), "evidence": sorted(v["ids"])[:6],
               "notes": [n for _, n in sorted(v["notes"])][:3],
-              "would_decide": [f"{kind}: {what}" for kind, what in deciders(k[0], k[1], v["kinds"])][:2]}
+              "would_decide": sorted({getattr(cat[i], "decided_by", "")[:240] for i in v.get("sigs", ()) if i in cat} - {""})
+                              + [f"{kind}: {what}" for kind, what in deciders(k[0], k[1], v["kinds"])][:2]}
              for k, v in ranked[:4]]
     failing = {r.index for r in b.runs if _reproduces(r, tier)}
     seen = set()
@@ -353,7 +356,7 @@ def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -
                     seen.add(sg.id)
                     hints.append({"cause": "unknown", "sub_cause": sg.sub_cause, "kinds": ["signature"],
                                   "evidence": [e.id], "notes": [f"{e.source} L{m['line']}: {m['text'][:160]}"],
-                                  "would_decide": [sg.explanation[:200]]})
+                                  "would_decide": [(getattr(sg, "decided_by", "") or sg.explanation)[:240]]})
     ruled_out = [f"{h}: posterior {p:.4f}" for h, p in sorted(repro["posterior"].items()) if p < 0.05]
     if repro["isolated"]["failed"]:
         ruled_out.append(f"load as the cause: the failure reproduces alone ({repro['isolated']['failed']}/"
