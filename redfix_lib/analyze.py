@@ -75,10 +75,11 @@ def static_item(e: EvidenceItem, prev_files: dict | None) -> EvidenceItem:
 # ---------------------------------------------------------------- test source + refs -> expectations
 def asserted(test_source: str, messages: list[str] = ()) -> dict:
     """What a test asserts, from its source (AST): image refs compared with ==, service names asserted
-    absent (`"x" not in ...`) or present (`"x" in ...`), HTTP status codes compared with ==, other
-    string values compared with ==; and from the failure messages (pytest's `assert a == b` lines,
-    JUnit text) the values the running app actually produced."""
-    images, removed, present, statuses, values = set(), set(), set(), set(), set()
+    absent (`"x" not in ctx.service_names()`) or present, HTTP status codes compared with ==, response
+    bodies asserted to contain (or not) a string (`"x" in r.text`), other string values compared
+    with ==; and from the failure messages (pytest's `assert a == b` lines, its diff, JUnit text) the
+    values the running app actually produced."""
+    images, removed, present, statuses, values, body = set(), set(), set(), set(), set(), set()
     try:
         tree = ast.parse(test_source)
     except SyntaxError:
@@ -98,13 +99,14 @@ def asserted(test_source: str, messages: list[str] = ()) -> dict:
                 elif isinstance(op, ast.Eq) and isinstance(v, int) and 100 <= v <= 599 \
                         and "status" in ast.dump(other).lower():
                     statuses.add(v)
-                elif a is left and isinstance(v, str) and re.fullmatch(r"[a-z0-9_-]+", v):
-                    if isinstance(op, ast.NotIn):
-                        removed.add(v)
-                    elif isinstance(op, ast.In):
-                        present.add(v)
+                elif a is left and isinstance(v, str) and isinstance(op, (ast.In, ast.NotIn)):
+                    where = ast.dump(other).lower()
+                    if re.search(r"service|stack|compose", where) and re.fullmatch(r"[a-z0-9_-]+", v):
+                        (removed if isinstance(op, ast.NotIn) else present).add(v)
+                    elif re.search(r"text|body|content|json|html|output|log", where):
+                        body.add(("absent: " if isinstance(op, ast.NotIn) else "") + v)
     observed = set()
-    expected = images | removed | present | values | {str(x) for x in statuses}
+    expected = images | removed | present | values | body | {str(x) for x in statuses}
     for m in messages:
         for line in m.splitlines():
             if re.match(r"\s*(E\s+)?assert\b", line) or "AssertionError" in line:
@@ -115,7 +117,8 @@ def asserted(test_source: str, messages: list[str] = ()) -> dict:
                 observed.add(line.split("+ ", 1)[1].strip())
     observed = {o for o in observed if "..." not in o and o not in expected}
     return {"images": sorted(images), "removed_services": sorted(removed), "present_services": sorted(present),
-            "status_codes": sorted(statuses), "values": sorted(values), "observed": sorted(observed)}
+            "status_codes": sorted(statuses), "values": sorted(values), "body": sorted(body),
+            "observed": sorted(observed)}
 
 
 def _compose_facts(files: dict) -> tuple[set, set, str]:
@@ -173,7 +176,8 @@ def expectation_item(e: EvidenceItem, messages: list[str], ref: str = "") -> Evi
     sat = sorted({r for v in res["satisfied_at"].values() for r in v})
     summary = (f"{name} asserts images {want['images']}, removed services {want['removed_services']}"
                + (f", services {want['present_services']}" if want["present_services"] else "")
-               + (f", status {want['status_codes']}" if want["status_codes"] else "") + ": "
+               + (f", status {want['status_codes']}" if want["status_codes"] else "")
+               + (f", body {want['body']}" if want["body"] else "") + ": "
                + ("found in NO release tag nor main" if res["stale"] else
                   ("found at " + ", ".join(sat) if sat else "nothing checkable against the refs"))
                + (f"; only in {', '.join(res['only_in_unreleased'])}" if res["only_in_unreleased"] else "")

@@ -240,10 +240,10 @@ def test_expectations_no_ref_satisfies_point_at_the_test():
     src = ('def test_a(ctx):\n    assert ctx.service_image("app") == "org/app:2.0"\n'
            'def test_b(ctx):\n    assert "worker" not in ctx.service_names()\n'
            'def test_c(ctx):\n    assert "db" in ctx.service_names()\n'
-           'def test_d(r):\n    assert r.status_code == 204\n')
+           'def test_d(r):\n    assert r.status_code == 204\n    assert "ready" in r.text\n')
     want = asserted(src, ["E   AssertionError: assert 'org/app:1.0' == 'org/app:2.0'"])
     assert want["images"] == ["org/app:2.0"] and want["removed_services"] == ["worker"]
-    assert want["present_services"] == ["db"] and want["status_codes"] == [204]
+    assert want["present_services"] == ["db"] and want["status_codes"] == [204] and want["body"] == ["ready"]
     assert "org/app:1.0" in want["observed"]
     c1 = "services:\n  app:\n    image: org/app:1.0\n  worker:\n    image: org/app:1.0\n  db:\n    image: pg:1\n"
     c2 = "services:\n  app:\n    image: org/app:2.0\n  db:\n    image: pg:1\n"
