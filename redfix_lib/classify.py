@@ -203,6 +203,12 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
         elif e.kind == "test_expectation" and e.data.get("stale"):
             add("test", "stale-overlay-test", "test_expectation", e.id, 90, FIX["stale-overlay-test"], proof=True,
                 note=e.summary[:200])
+        elif e.kind == "test_expectation" and e.data.get("unsatisfied_everywhere_released"):
+            # part of what the test asserts no released ref meets: a hint at the test, not a proof
+            add("test", "expectation-no-release-meets", "test_expectation", e.id, 60,
+                "check the test's expectation against the recipe's releases: "
+                + ", ".join(e.data["unsatisfied_everywhere_released"][:3]),
+                note=f"no release tag nor main meets: {', '.join(e.data['unsatisfied_everywhere_released'][:4])}")
         elif e.kind == "harness_code" and e.data.get("collides_with") and tier in ("promote", ""):
             add("harness", "warm-domain-collision", "harness_code", e.id, 95, FIX["warm-domain-collision"], proof=True,
                 note=e.summary[:200])

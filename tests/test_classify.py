@@ -338,3 +338,18 @@ def test_contrast_failing_too_is_ruled_out_and_bisects(tmp_path):
     assert any("a change since 0.9.0" in r for r in u["ruled_out"])
     hows = [s["how"] for s in u["next"]]
     assert any("the tag before 0.9.0" in h for h in hows) and not any("--ref 0.9.0 " in h + " " for h in hows)
+
+
+def test_part_of_a_test_no_release_meets_is_a_hint_at_the_test(tmp_path):
+    src = ('def test_a(ctx):\n    assert ctx.service_image("app") == "org/app:9.9"\n'
+           'def test_b(ctx):\n    assert "db" in ctx.service_names()\n')
+    compose = "services:\n  app:\n    image: org/app:1.0\n  db:\n    image: pg:1\n"
+    raw = EvidenceItem(id="test_expectation:test_restore.py", kind="test_expectation", source="t", status="ok",
+                       summary="", data={"test": "tests/test_restore.py", "test_source": src,
+                                         "refs": [{"kind": "tag", "ref": "1.0.0", "files": {"compose.yml": compose}},
+                                                  {"kind": "branch", "ref": "main", "files": {"compose.yml": compose}}]})
+    v = classify(mk_bundle(tmp_path, [True] * 5, evidence=[raw]))
+    assert "test_expectation" in v["analysis"]["rejudged"]
+    c = v["candidates"][0]
+    assert (c["cause"], c["sub_cause"], c["strength"]) == ("test", "expectation-no-release-meets", 0.6)
+    assert v["cause"] == "unknown" and "image org/app:9.9" in c["notes"][0]
