@@ -27,19 +27,33 @@ def _status_of(exc: BaseException) -> str:
     return "error"
 
 
-def run_notebook(nb_in: Path, nb_out: Path, params: dict, cwd: Path, timeout: float | None = None) -> None:
+def kernel_config():
+    """The kernel manager provisions CurveZMQ keys when the kernelspec declares support
+    (ipykernel does): the kernel's sockets are encrypted, and ipykernel no longer warns
+    "Kernel is running over TCP without encryption" on every notebook of a batch."""
+    import zmq
+    from traitlets.config import Config
+    c = Config()
+    if zmq.has("curve"):
+        c.KernelManager.transport_encryption = "auto"
+    return c
+
+
+def run_notebook(nb_in: Path, nb_out: Path, params: dict, cwd: Path, timeout: float | None = None,
+                 progress_bar: bool | dict = False) -> None:
     """Execute one notebook whose kernel starts in `cwd`. papermill's own `cwd=` does a process-wide
     os.chdir, which races when the node pool runs cases in threads (one thread's restore leaves the
     process in another's folder), so the kernel's folder goes through nbclient's resources instead
-    and the process never changes directory."""
+    and the process never changes directory. `progress_bar`: papermill's own (tqdm, per cell, on
+    stderr), or a dict of tqdm options (e.g. its description)."""
     import papermill as pm
     pm.execute_notebook(str(Path(nb_in).resolve()), str(Path(nb_out).resolve()), parameters=params,
-                        kernel_name="python3", progress_bar=False, log_output=False, report_mode=False,
-                        execution_timeout=timeout,
+                        kernel_name="python3", progress_bar=progress_bar, log_output=False, report_mode=False,
+                        execution_timeout=timeout, config=kernel_config(),
                         resources={"metadata": {"path": str(Path(cwd).resolve())}})
 
 
-def _run_case(c, day: Path, live: bool, force: bool, node: str | None) -> dict:
+def _run_case(c, day: Path, live: bool, force: bool, node: str | None, bar: bool = False) -> dict:
     nb_out = day / f"{c.case}.ipynb"
     t0 = time.monotonic()
     entry = {"case": c.case, "source": c.source, "notebook": nb_out.name, "bundle": c.case}
@@ -50,7 +64,8 @@ def _run_case(c, day: Path, live: bool, force: bool, node: str | None) -> dict:
     if node:
         params["node"] = node
     try:
-        run_notebook(NB_DIR / "investigate.ipynb", nb_out, params, cwd=day, timeout=CASE_TIMEOUT_S)
+        run_notebook(NB_DIR / "investigate.ipynb", nb_out, params, cwd=day, timeout=CASE_TIMEOUT_S,
+                     progress_bar={"desc": c.case, "unit": "cell", "leave": False} if bar else False)
         entry["status"] = "ok"
     except Exception as e:  # noqa: BLE001 - one failing case does not stop the others
         entry["status"] = "node-unreachable" if getattr(e, "ename", "") == "NodeUnreachable" else _status_of(e)
@@ -126,7 +141,12 @@ def check_inputs(cases, day: Path, live: bool) -> None:
 
 
 def run_batch(params_paths: list[str], date: str | None = None, force: bool = False, out_root: str = "outputs",
-              live: bool = True, sweep: str | None = None, progress=print, nodes: list[str] | None = None) -> int:
+              live: bool = True, sweep: str | None = None, progress=print, nodes: list[str] | None = None,
+              progress_bar: bool | None = None) -> int:
+    """progress_bar: papermill's per-cell bar for each case (sequential runs only: bars from the
+    node pool's threads would interleave); None = when stderr is a terminal."""
+    import sys
+    bar = (sys.stderr.isatty() if progress_bar is None else progress_bar) and not nodes
     from .gate import load_manifest, load_sweep
     cases = load_cases(params_paths)       # validates everything before anything runs
     if sweep:
@@ -160,7 +180,7 @@ def run_batch(params_paths: list[str], date: str | None = None, force: bool = Fa
     else:
         for i, c in enumerate(pending, 1):
             progress(f"[batch {i}/{len(pending)}] {c.case}: running {'live' if live else 'replay'} ...")
-            entry = _run_case(c, day, live, force, None)
+            entry = _run_case(c, day, live, force, None, bar)
             record(c, entry)
             progress(f"[batch {i}/{len(pending)}] {c.case}: {entry['status']} in {entry['wall_s']}s"
                      + (f" -> {entry['verdict']}" if "verdict" in entry else f" ({entry.get('error', '')})"))
