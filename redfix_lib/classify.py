@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import shlex
 from math import comb
 from pathlib import Path
 
@@ -251,6 +254,19 @@ def _strength(c: dict) -> float:
     return 0.6
 
 
+ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def grep_literal(line: str, limit: int = 80) -> str:
+    """A `grep -F` literal that matches the stored log line as it is: terminal escapes split the
+    line (pytest colours it), so the longest escape-free stretch is taken, after the log's own
+    timestamp prefix, at most `limit` characters."""
+    text = line.split("Z ", 1)[-1] if re.match(r"^\d{4}-\d\d-\d\dT[\d:.]+Z ", line) else line
+    parts = [p for p in ANSI_RE.split(text) if p.strip()]
+    best = max(parts, key=lambda p: len(p.strip()), default=text)
+    return best.strip()[:limit]
+
+
 def cold_verify(b: Bundle, repro: dict, chosen: tuple | None, cand: dict | None, failing_tests: list[str]) -> list[dict]:
     case = b.case
     src = case.get("source") or f"params/{case['case']}.yaml"
@@ -276,17 +292,23 @@ def cold_verify(b: Bundle, repro: dict, chosen: tuple | None, cand: dict | None,
             hits = [f for f in e.data["findings"] if f["rule"] in RULES and RULES[f["rule"]].sub_cause == chosen[1]]
             pat = RULES[hits[0]["rule"]].grep if hits else "image:"
             blamed = hits[0].get("file", "compose.yml") if hits else "compose.yml"
-            steps.append({"how": f"git -C {e.source.split('@')[0]} show {e.data['ref']}:{blamed} | grep -nE '{pat}'",
+            steps.append({"how": f"git -C {shlex.quote(e.source.split('@')[0])} show {shlex.quote(e.data['ref'] + ':' + blamed)} "
+                                 f"| grep -nE {shlex.quote(pat)}",
                           "expect": "; ".join(f"{f['rule']}: {f['message'][:100]}" for f in hits)})
         elif e.kind == "test_expectation":
             a = e.data["asserted"]
             pat = "|".join(a["images"] + [f"^  {s}:" for s in a["removed_services"]])
-            steps.append({"how": f"for r in $(git -C <repo> tag) main; do git -C <repo> show $r:compose.yml | grep -cE '{pat}'; done",
+            repo = next((x.source.split("@")[0] for x in b.evidence if x.kind == "static_rules" and "@" in x.source),
+                        None) or f"<{case['recipe']} recipe repo>"
+            steps.append({"how": f"for r in $(git -C {shlex.quote(repo)} tag) main; do git -C {shlex.quote(repo)} show "
+                                 f"$r:compose.yml | grep -cE {shlex.quote(pat)}; done",
                           "expect": f"asserted {a['images']} found in no tag nor main; {a['removed_services']} still present "
                                     f"in all (only in: {', '.join(e.data['only_in_unreleased']) or 'nowhere'})"})
         elif e.kind == "harness_code":
-            steps.append({"how": f"python3 -c \"from harness import {e.data['call'].split('.')[0]}, {e.data['against'].split('.')[0]}; "
-                                 f"print({e.data['call']}('{e.data['arg']}'), {e.data['against']})\"  (from the harness's parent dir)",
+            hdir = os.path.dirname(os.path.dirname(e.source.split(",")[0].strip())) or "<harness parent dir>"
+            code = (f"from harness import {e.data['call'].split('.')[0]}, {e.data['against'].split('.')[0]}; "
+                    f"print({e.data['call']}({json.dumps(e.data['arg'])}), {e.data['against']})")
+            steps.append({"how": f"cd {shlex.quote(hdir)} && python3 -c {shlex.quote(code)}",
                           "expect": f"{e.data['value']} equals {e.data['against']}[{', '.join(map(repr, e.data['collides_with']))}]"})
         elif e.kind == "dns":
             steps.append({"how": f"docker run --rm --network {e.data['network']} redfix-lab/base:1 nslookup {e.data['name']}",
@@ -296,7 +318,7 @@ def cold_verify(b: Bundle, repro: dict, chosen: tuple | None, cand: dict | None,
             line = next((m["text"] for m in e.data.get("matches", []) if load_catalogue() and
                          any(s.id == m["signature"] and (s.cause, s.sub_cause) == chosen for s in load_catalogue().signatures)), None)
             if line:
-                steps.append({"how": f"grep -F {json.dumps(line.split('Z ', 1)[-1][:80])} {e.artifact or e.source}",
+                steps.append({"how": f"grep -F {shlex.quote(grep_literal(line))} {shlex.quote(e.artifact or e.source)}",
                               "expect": "the line is present (failing runs only)"})
     # keep it readable: the reruns, then at most one step per kind of evidence
     seen, out = set(), []

@@ -230,7 +230,7 @@ def style_for_against(df: pd.DataFrame):
                "for": "background-color:#d1f0d9", "against": "background-color:#f8d7da",
                "unavailable": "color:#888;font-style:italic"}
     cols = [c for c in df.columns if c != "finding"]
-    return df.style.map(lambda v: colours.get(v, ""), subset=cols)
+    return df.style.set_uuid("forag").map(lambda v: colours.get(v, ""), subset=cols)
 
 
 def verdict_md(verdict: dict) -> str:
