@@ -95,7 +95,7 @@ def failing_lines_md(b: Bundle, verdict: dict, link_root: str = ".", context: in
 
 
 # ---- failing vs passing -----------------------------------------------------------------
-def test_outcomes(b: Bundle) -> pd.DataFrame:
+def tests_by_run(b: Bundle) -> pd.DataFrame:
     """Tests x runs: each test's status per run (columns `NNN` alone, `NNN L` under load,
     `NNN @ref` at another ref), failing tests first."""
     cols, data = [], {}
