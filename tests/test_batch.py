@@ -211,3 +211,34 @@ def test_ask_more_adds_to_the_same_bundle_and_rewrites_the_verdict(tmp_path):
         ask_more(str(case), str(out), "bogus")
     with pytest.raises(ParamsError):
         ask_more("", str(out), "isolated-run")
+
+
+# ---- the summary as a place to look ---------------------------------------------------------
+def test_summary_views_shared_causes_fixes_and_trend_across_dated_folders(tmp_path):
+    from redfix_lib import report
+    from redfix_lib.bundle import load_bundle
+    d1, d2 = tmp_path / "2026-11-26", tmp_path / "2026-11-27"
+    for c in CASES:
+        shutil.copytree(EXAMPLE / c, d2 / c)
+    for c in CASES[:2]:                                   # the day before: only two of the cases
+        shutil.copytree(EXAMPLE / c, d1 / c)
+    (tmp_path / "example").mkdir()                         # not a dated folder: never in the trend
+    fix = d2 / f"{CASES[0]}-fix"
+    fix.mkdir()
+    (fix / "fix.json").write_text(json.dumps({"status": "verified", "fix_ref": "fix-x", "outcomes": ["pass", "pass"]}))
+    vs = report.load_verdicts(d2)
+    hist = report.dated_verdicts(d2)
+    assert sorted({v["_date"] for v in hist}) == ["2026-11-26", "2026-11-27"] and len(hist) == len(CASES) + 2
+    tr = report.trend(hist).set_index("recipe")
+    recipes = [json.loads((EXAMPLE / c / "verdict.json").read_text())["recipe"] for c in CASES]
+    assert tr.loc[recipes[0], "dates"] == 2 and tr.loc[recipes[-1], "dates"] == 1
+    fx = report.fixes_table(vs, d2).set_index("recipe")
+    assert fx.loc[recipes[0], "state"] == "verified" and set(fx["state"].iloc[1:]) == {"pending"}
+    shared = report.shared_causes(vs, [load_bundle(d2 / v["_bundle"]) for v in vs])
+    by = {(r["shared by"], r["key"]): r["cases"] for _, r in shared.iterrows()}
+    causes = [json.loads((EXAMPLE / c / "verdict.json").read_text())["cause"] for c in CASES]
+    for cause in set(causes):
+        assert by[("cause class", cause)] == causes.count(cause)
+    report.write_status(d2, all_dates=True)
+    html = (d2 / "STATUS.html").read_text()
+    assert "trend across dates" in html and html.count("data:image/png;base64,") == len(CASES) + 3

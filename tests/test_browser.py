@@ -201,6 +201,9 @@ def test_investigate_notebook_runs_all_from_the_ui_and_shows_the_verdict(browser
     assert "Verdict:" in text and f"{v['cause']} / {v['sub_cause']}" in text
     assert vf.read_bytes() == stored                      # replay re-classified byte for byte
     _assert_plots_render(page, _plots_in(EXAMPLE / f"{CASE}.ipynb"), "investigate.ipynb after Run All")
+    nb.locator(".jp-OutputArea-output", has_text="Verdict:").first.evaluate(
+        "e => e.closest('.jp-Cell').scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)
     page.screenshot(path=str(ARTIFACTS / "investigate-run-all.png"))
     page.close()
 
