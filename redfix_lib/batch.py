@@ -4,6 +4,7 @@ case never stops the others; then the summary notebook writes STATUS.md + STATUS
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -59,7 +60,8 @@ def _run_case(c, day: Path, live: bool, force: bool, node: str | None, bar: bool
     entry = {"case": c.case, "source": c.source, "notebook": nb_out.name, "bundle": c.case}
     if node:
         entry["node"] = node
-    params = {"case": str(Path(c.source).resolve()), "mode": "live" if live else "replay",
+    # relative to the kernel's folder (the date folder): the executed notebook names no checkout path
+    params = {"case": os.path.relpath(Path(c.source).resolve(), Path(day).resolve()), "mode": "live" if live else "replay",
               "bundle_dir": c.case, "fresh": bool(force)}
     if node:
         params["node"] = node

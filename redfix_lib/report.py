@@ -175,7 +175,9 @@ def status_md(verdicts: list[dict], date: str, node_facts: dict | None = None) -
             "## Investigation tracker", "", md_table(tracker(vs)) if vs else "", "",
             "## Results table (recipe → failure → isolation result → classification → fix approach)", "",
             md_table(status_table(vs)) if vs else "", "",
-            "## HOW to cold-verify each classification (EXPECTED output)", ""]
+            "## HOW to cold-verify each classification (EXPECTED output)", "",
+            "Each HOW is a shell command as printed, run from the case's bundle folder (`<case>/` beside this file); "
+            "`grep` lines check the stored logs offline, the others need the node or the lab.", ""]
     for v in vs:
         out += [f"- **{v['recipe']}** — {v['reproducibility']} / {v['cause']} ({v['sub_cause'] or '-'}), "
                 f"confidence {v['confidence']['value']}"]
