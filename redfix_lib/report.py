@@ -381,11 +381,13 @@ def overview_fig(verdicts: list[dict]):
     return fig
 
 
-def trend_fig(verdicts: list[dict]):
-    """Recipes x dates: each cell coloured by that day's cause, white when not investigated."""
+def trend_fig(verdicts: list[dict], last: int = 14):
+    """Recipes x dates (the `last` dated folders): each cell coloured by that day's cause, blank
+    when not investigated that day."""
     import matplotlib.pyplot as plt
     import numpy as np
-    dates = sorted({v["_date"] for v in verdicts})
+    dates = sorted({v["_date"] for v in verdicts})[-last:]
+    verdicts = [v for v in verdicts if v["_date"] in dates]
     recipes = sorted({v["recipe"] for v in verdicts})
     causes = sorted({v["cause"] for v in verdicts})
     grid = np.full((len(recipes), len(dates)), np.nan)
