@@ -19,6 +19,15 @@ FAILED = ("fail", "timeout", "error")
 LOG_KINDS = ("harness_log", "service_logs")
 
 
+def judged(b: Bundle) -> Bundle:
+    """The bundle with its evidence as today's analysis judges it (analyze.derive: logs scanned
+    with today's catalogue, static rules and expectations evaluated from the stored raw facts),
+    which is what the verdict was computed from."""
+    import dataclasses
+    from .analyze import derive
+    return dataclasses.replace(b, evidence=derive(b)[0])
+
+
 def strip_ansi(s: str) -> str:
     return ANSI_RE.sub("", s)
 
@@ -56,6 +65,7 @@ def failing_lines_md(b: Bundle, verdict: dict, link_root: str = ".", context: in
     `context` lines around it and a link to the file. A failing run whose logs matched no
     signature shows the failing tests' messages and a link to its harness log instead."""
     cited = set(verdict.get("evidence_cited") or [])
+    b = judged(b)
     by_run: dict[int, list] = {}
     for e in b.evidence:
         if e.kind in LOG_KINDS and e.status == "ok" and e.data.get("matches"):
@@ -100,7 +110,7 @@ def tests_by_run(b: Bundle) -> pd.DataFrame:
     `NNN @ref` at another ref), failing tests first."""
     cols, data = [], {}
     for r in b.runs:
-        c = f"{r.index:03d}" + (" L" if r.mode == "under-load" else "") + (f" @{r.ref}" if r.mode == "fix" else "")
+        c = f"{r.index:03d}" + (" L" if r.mode == "under-load" else "") + (f" @{r.ref}" if r.mode in ("fix", "contrast") else "")
         cols.append(c)
         for t in r.result.tiers:
             for x in t.tests:
@@ -140,7 +150,7 @@ def timeline_fig(b: Bundle):
         left = (st - t0).total_seconds() if (st and t0) else x
         x = left + r.wall_s + 1
         ax.barh(i, max(r.wall_s, 0.5), left=left, color=colour.get(r.outcome, "tab:gray"),
-                hatch="///" if r.mode == "under-load" else ("..." if r.mode == "fix" else None), edgecolor="black", lw=0.5)
+                hatch="///" if r.mode == "under-load" else ("..." if r.mode in ("fix", "contrast") else None), edgecolor="black", lw=0.5)
         mode = "alone" if r.mode == "isolated" else ("under load" if r.mode == "under-load" else f"ref {r.ref}")
         ax.text(left + max(r.wall_s, 0.5) + 1, i, f"{r.outcome} · {mode} · {r.wall_s:.0f}s", va="center", fontsize=8)
     ax.set_yticks(range(len(runs)), [f"run {r.index:03d}" for r in runs])
@@ -186,6 +196,7 @@ def evidence_for_against(b: Bundle, verdict: dict) -> pd.DataFrame:
     `FOR (cited)` when the candidate cites the item, `for` when the item's own finding points to
     that cause, `against` when it points to another cause or rules this one out (e.g. failing
     alone every time is against load; a clean node is against infrastructure), `-` when silent."""
+    b = judged(b)
     cands = [(c["cause"], c.get("sub_cause")) for c in verdict.get("candidates") or []]
     causes = list(dict.fromkeys([c for c, _ in cands] + ["load", "flake"]))
     cited = {c["cause"]: set(c.get("evidence") or []) for c in verdict.get("candidates") or []}
@@ -256,35 +267,33 @@ ASK_ACTIONS = ("isolated-run", "probe", "ref")
 def ask_more(case_path: str, bundle_dir: str, action: str, *, ref: str | None = None, probe: str | None = None,
              node_host: str | None = None, progress=print):
     """One more piece of evidence in the SAME bundle, then re-classify it:
-    `isolated-run` one more run alone; `probe` re-collect the case's probes (all, or the one
-    whose `kind` is `probe`); `ref` one run at another ref (stored as mode `fix`: shown in the
-    timeline and the test table, never counted as an isolated run of the failing ref).
+    `isolated-run` one more run alone; `probe` re-collect the case's probes (all, or those whose
+    `kind` is `probe`); `ref` one run at another ref (a contrast run, as `redfix isolate --ref`:
+    shown in the timeline and the test table, never counted as an isolated run of the failing ref).
     Returns (bundle, verdict)."""
     from .bundle import load_bundle
     from .classify import write_verdict
     from .errors import ParamsError
-    from .isolate import isolate, make_node, open_bundle, template_values
-    from .params import load_case
+    from .isolate import isolate
+    from .pipeline import _collect, plan_probes, session
+    from .safety import ref_problem
     if action not in ASK_ACTIONS:
         raise ParamsError([("<notebook parameters>", "ask", f"must be one of {', '.join(ASK_ACTIONS)}, got {action!r}")])
     if not case_path:
         raise ParamsError([("<notebook parameters>", "case", "asking for more needs the case file")])
-    if action == "ref" and not ref:
-        raise ParamsError([("<notebook parameters>", "ask_ref", "a ref is needed for action 'ref'")])
-    case = load_case(case_path)
-    node = make_node(case.node, node_host)
-    with node.lock():
-        bundle = open_bundle(case, bundle_dir, node, fresh=False)
+    if action == "ref" and (not ref or ref_problem(ref)):
+        raise ParamsError([("<notebook parameters>", "ask_ref", ref_problem(ref) if ref else "a ref is needed for action 'ref'")])
+    with session(case_path, bundle_dir, node_host=node_host) as s:
         if action == "isolated-run":
-            isolate(case, bundle, node, runs=1, stop_rule="fixed", progress=progress)
+            isolate(s.case, s.bundle, s.node, runs=1, stop_rule="fixed", progress=progress)
         elif action == "ref":
-            isolate(case, bundle, node, runs=1, mode="fix", ref=ref, stop_rule="fixed", progress=progress)
+            isolate(s.case, s.bundle, s.node, runs=1, mode="contrast", ref=ref, stop_rule="fixed", progress=progress)
         else:
-            from .collectors import Context, collect
-            specs = [p for p in case.probes if probe in (None, "", p["kind"])]
-            if not specs:
-                raise ParamsError([(case_path, "probes", f"no probe of kind {probe!r} in this case")])
-            collect(Context(case=case, bundle=bundle, node=node, values=template_values(case, bundle.path, 0)),
-                    specs, progress=progress)
+            pre, post = plan_probes(s.case, s.bundle)
+            pick = [p for p in pre if probe in (None, "", p["kind"])], [p for p in post if probe in (None, "", p["kind"])]
+            if not (pick[0] or pick[1]):
+                raise ParamsError([(case_path, "probes", f"no probe of kind {probe!r} applies to this case")])
+            _collect(s, pick[0], progress, logs=False)
+            _collect(s, pick[1], progress, logs=True)
     verdict = write_verdict(bundle_dir)
     return load_bundle(bundle_dir), verdict

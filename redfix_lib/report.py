@@ -326,7 +326,8 @@ def shared_causes(verdicts: list[dict], bundles: list[Bundle] = ()) -> pd.DataFr
     for v in verdicts:
         rows.setdefault(("cause", f"{v['cause']} / {v['sub_cause'] or '-'}"), set()).add(v["recipe"])
         rows.setdefault(("cause class", v["cause"]), set()).add(v["recipe"])
-    for b in bundles:
+    from .explore import judged
+    for b in map(judged, bundles):
         failing = {r.index for r in b.runs if r.outcome != "pass"}
         for e in b.evidence:
             sig = ((e.data or {}).get("cause_hint") or {}).get("signature") if e.kind in ("harness_log", "service_logs") else None

@@ -205,7 +205,7 @@ def test_ask_more_adds_to_the_same_bundle_and_rewrites_the_verdict(tmp_path):
     assert [r.mode for r in b.runs] == ["isolated"] * 3 and v1["runs"]["isolated"]["runs"] == 3
     assert json.loads((out / "verdict.json").read_text()) == v1
     b, v2 = ask_more(str(case), str(out), "ref", ref="fix-branch", progress=lambda m: None)
-    assert b.runs[-1].mode == "fix" and v2["runs"]["isolated"]["runs"] == 3    # not counted as isolated
+    assert b.runs[-1].mode == "contrast" and v2["runs"]["isolated"]["runs"] == 3    # not counted as isolated
     assert list(tests_by_run(b).columns) == ["001", "002", "003", "004 @fix-branch"]
     with pytest.raises(ParamsError):
         ask_more(str(case), str(out), "bogus")
