@@ -34,6 +34,7 @@ class ProcResult:
     wall_s: float
     log_path: str
     log_bytes: int
+    signal: int | None = None   # set when the process died by a signal (exit_code is then -signal)
 
 
 def lock_dir() -> Path:
@@ -266,11 +267,59 @@ def make_node(spec, override_host: str | None = None) -> Node:
     return SshNode(spec.name if not override_host else override_host, host, spec.docker_host, opts)
 
 
+# The remote side of SshNode.run, a POSIX sh script (no python needed on the node).
+# sshd runs the command as a session and process-group leader, so `setsid` would fork and
+# return at once (exit 0, the harness orphaned). Instead this shell, already the group leader,
+# records its pgid, starts the harness as its child, and then execs `cat` on a fifo: `cat` never
+# reaps, so when the harness ends it stays a zombie whose raw wait status the kernel shows in
+# /proc/<pid>/stat (field 52). A watcher (same group) copies that status to a file, releases
+# `cat`, and kills whatever the harness left in the group. The harness's parent is this shell
+# (never pid 1), and its exit status or death by a signal is known exactly.
+_REMOTE_WRAPPER = r"""t=$1; shift
+echo $$ > "$t.pgid"
+mkfifo "$t.fifo" || exit 125
+"$@" </dev/null &
+c=$!
+echo $c > "$t.child"
+(
+  while :; do
+    s=$(cat /proc/$c/stat 2>/dev/null) || { s=; break; }
+    s=${s##*") "}
+    case $s in Z*) break;; esac
+    sleep 0.1
+  done
+  set -- $s
+  if [ $# -ge 50 ]; then shift 49; echo "$1" > "$t.status.tmp" && mv "$t.status.tmp" "$t.status"; fi
+  echo done > "$t.fifo"
+  sleep 0.2
+  kill -KILL -- -$(cat "$t.pgid") 2>/dev/null
+) </dev/null &
+exec cat "$t.fifo" >/dev/null
+"""
+
+
+def _signame(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def decode_wait_status(raw: int) -> tuple[int, int | None]:
+    """(exit_code, signal) from a raw waitpid status: exit_code is -signal for a death by signal,
+    the way subprocess reports it locally."""
+    sig = raw & 0x7F
+    if sig:
+        return -sig, sig
+    return (raw >> 8) & 0xFF, None
+
+
 class SshNode(Node):
     """A node reached through the system OpenSSH client (honours ~/.ssh/config, host keys and the
     agent; BatchMode=yes so it never prompts). Same contract as LocalNode: the remote command runs
-    as its own process group (setsid), env set/unset, output streamed to a local log file, and a
-    timeout kills the REMOTE group too (its pgid is kept in a remote pid file)."""
+    in its own process group (the ssh session's, see _REMOTE_WRAPPER), env set/unset, output
+    streamed to a local log file, its exit status or signal reported exactly, and the REMOTE group
+    is killed on timeout and after every run (its pgid is kept in a remote file)."""
 
     def __init__(self, name: str, host: str, docker_host: str | None = None, ssh_opts: list[str] | None = None,
                  connect_timeout: int = 10):
@@ -311,11 +360,10 @@ class SshNode(Node):
 
     def run(self, argv, *, log_path, env_set=None, env_unset=None, cwd=None, timeout_s=None) -> ProcResult:
         import secrets as _s
-        pidfile = f"/tmp/redfix-{_s.token_hex(6)}.pgid"
+        base = f"/tmp/redfix-{_s.token_hex(6)}"
         envpart = ["env"] + [x for k in (env_unset or []) for x in ("-u", k)] + [f"{k}={v}" for k, v in (env_set or {}).items()]
-        inner = f"echo $$ > {pidfile}; exec \"$@\""
         remote = (f"cd {self._remote([cwd])} && " if cwd else "") + \
-            "exec " + self._remote(envpart + ["setsid", "sh", "-c", inner, "redfix", *argv])
+            "exec " + self._remote(["sh", "-c", _REMOTE_WRAPPER, "redfix", base, *envpart, *argv])
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         status = "exited"
@@ -326,26 +374,49 @@ class SshNode(Node):
                 code = proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 status = "timeout"
-                self._kill_remote(pidfile, "TERM")
-                time.sleep(1)
-                self._kill_remote(pidfile, "KILL")
+                self._kill_remote(base, "TERM")
+                time.sleep(KILL_GRACE_S)
+                self._kill_remote(base, "KILL")
                 _kill_group(proc.pid, proc)
                 code = proc.returncode
-        self._kill_remote(pidfile, "KILL", cleanup=True)   # leave no remote process behind
+        raw = self._finish_remote(base)          # reads the wait status, kills the group, removes files
         wall = time.monotonic() - t0
+        sig = None
         if status == "timeout":
+            code = None
             with open(log_path, "ab") as log:
                 log.write(f"\n[redfix] run killed after timeout of {timeout_s:g}s (remote process group on {self.host})\n".encode())
-        if status == "exited" and code == 255:
+        elif raw is not None:
+            code, sig = decode_wait_status(raw)
+            if sig:
+                with open(log_path, "ab") as log:
+                    log.write(f"\n[redfix] remote process killed by signal {sig} ({_signame(sig)})\n".encode())
+        else:
             with open(log_path, "rb") as f:
                 tail = f.read()[-400:].decode("utf-8", "replace").strip().splitlines()
             from .errors import NodeUnreachable
-            raise NodeUnreachable(f"ssh to {self.host!r} failed: {tail[-1] if tail else 'exit 255'}")
+            if code == 255:
+                raise NodeUnreachable(f"ssh to {self.host!r} failed: {tail[-1] if tail else 'exit 255'}")
+            raise NodeUnreachable(f"ssh to {self.host!r}: the remote command's exit status could not be "
+                                  f"read (ssh exit {code}): {tail[-1] if tail else 'no output'}")
         return ProcResult(exit_code=code, status=status, wall_s=wall, log_path=str(log_path),
-                          log_bytes=os.path.getsize(log_path))
+                          log_bytes=os.path.getsize(log_path), signal=sig)
 
-    def _kill_remote(self, pidfile: str, sig: str, cleanup: bool = False) -> None:
-        script = f"p=$(cat {pidfile} 2>/dev/null) && kill -{sig} -- -$p 2>/dev/null; " + (f"rm -f {pidfile}; " if cleanup else "") + "true"
+    def _finish_remote(self, base: str) -> int | None:
+        """After a run: the harness's raw wait status (None when none was recorded), with the remote
+        group killed and the run's files removed."""
+        script = (f"cat {base}.status 2>/dev/null; p=$(cat {base}.pgid 2>/dev/null) && "
+                  f"kill -KILL -- -$p 2>/dev/null; rm -f {base}.pgid {base}.child {base}.fifo {base}.status "
+                  f"{base}.status.tmp; true")
+        try:
+            r = subprocess.run(self.ssh_argv() + [script], stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            return None
+        out = r.stdout.decode("ascii", "replace").strip()
+        return int(out) if out.isdigit() else None
+
+    def _kill_remote(self, base: str, sig: str) -> None:
+        script = f"p=$(cat {base}.pgid 2>/dev/null) && kill -{sig} -- -$p 2>/dev/null; true"
         try:
             subprocess.run(self.ssh_argv() + [script], stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
         except subprocess.TimeoutExpired:

@@ -144,3 +144,77 @@ def test_batch_node_pool_drops_an_unreachable_node(tmp_path, sshd):
     assert len(down) == 1 and st[down[0]][0] == "node-unreachable", st
     assert all(s == "ok" and n == sshd["host"] for k, (s, n) in st.items() if k not in down), st
     assert rc == 1 and any("takes no more" in m for m in msgs)
+
+
+# ---- SshNode.run reports exactly what the remote harness did (issue 9) ----------------------
+ORPHAN_REFUSING = """import os, sys, time
+# like cc-ci's harness (runner/harness/lifetime.py): a harness already orphaned at start refuses
+if os.getppid() == 1:
+    print("orphaned at start: refusing", flush=True)
+    sys.exit(3)
+print(f"parent {os.getppid()} pgid {os.getpgrp()} pid {os.getpid()}", flush=True)
+sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+"""
+
+
+def _ssh_run(sshd, tmp_path, argv, timeout_s=30, **kw):
+    node = SshNode("t", sshd["host"])
+    return node.run(argv, log_path=tmp_path / "run.log", timeout_s=timeout_s, **kw)
+
+
+def test_ssh_exit_status_is_exact(tmp_path, sshd):
+    r0 = _ssh_run(sshd, tmp_path, ["sh", "-c", "echo hello; exit 0"])
+    assert (r0.status, r0.exit_code, r0.signal) == ("exited", 0, None)
+    assert "hello" in (tmp_path / "run.log").read_text()
+    r7 = _ssh_run(sshd, tmp_path, ["sh", "-c", "sleep 0.5; exit 7"])
+    assert (r7.status, r7.exit_code, r7.signal) == ("exited", 7, None)
+    r143 = _ssh_run(sshd, tmp_path, ["sh", "-c", "exit 143"])          # cc-ci's TERM exit, not a signal
+    assert (r143.exit_code, r143.signal) == (143, None)
+
+
+def test_ssh_death_by_signal_is_reported_as_that_signal(tmp_path, sshd):
+    r = _ssh_run(sshd, tmp_path, ["sh", "-c", "kill -9 $$"])
+    assert (r.status, r.exit_code, r.signal) == ("exited", -9, 9)
+    assert "killed by signal 9 (SIGKILL)" in (tmp_path / "run.log").read_text()
+    r = _ssh_run(sshd, tmp_path, ["sh", "-c", "kill -TERM $$"])
+    assert (r.exit_code, r.signal) == (-15, 15)
+
+
+def test_ssh_harness_is_not_orphaned_and_runs(tmp_path, sshd):
+    h = tmp_path / "orphan_check.py"
+    h.write_text(ORPHAN_REFUSING)
+    r = _ssh_run(sshd, tmp_path, [sys.executable, str(h), "5"])
+    log = (tmp_path / "run.log").read_text()
+    assert "refusing" not in log and (r.exit_code, r.signal) == (5, None), log
+    parent, pgid, pid = (int(x) for x in log.split()[1::2][:3])
+    assert parent != 1 and pgid != pid          # child of the session's group leader, same group
+
+
+def test_ssh_timeout_kills_the_remote_group_and_leaves_nothing(tmp_path, sshd):
+    marker = f"redfix-timeout-{os.getpid()}-{time.monotonic_ns()}"
+    # the harness starts a grandchild that would outlive it, then hangs
+    script = f"(exec -a {marker} sleep 300) & echo $! > {tmp_path}/gc.pid; exec -a {marker} sleep 300"
+    r = _ssh_run(sshd, tmp_path, ["bash", "-c", script], timeout_s=2)
+    assert r.status == "timeout" and r.exit_code is None
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
+    assert left == [], left
+    assert not _alive(int((tmp_path / "gc.pid").read_text()))
+
+
+def test_ssh_leftover_children_are_killed_after_a_normal_run(tmp_path, sshd):
+    marker = f"redfix-left-{os.getpid()}-{time.monotonic_ns()}"
+    script = f"(exec -a {marker} sleep 300) >/dev/null 2>&1 & echo started; exit 4"
+    t0 = time.monotonic()
+    r = _ssh_run(sshd, tmp_path, ["bash", "-c", script], timeout_s=60)
+    assert (r.status, r.exit_code) == ("exited", 4) and time.monotonic() - t0 < 20
+    time.sleep(0.5)
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).stdout == b""
+
+
+def test_decode_wait_status():
+    from redfix_lib.nodes import decode_wait_status
+    assert decode_wait_status(7 << 8) == (7, None)
+    assert decode_wait_status(0) == (0, None)
+    assert decode_wait_status(9) == (-9, 9)
+    assert decode_wait_status(0x80 | 6) == (-6, 6)      # core dumped: still signal 6
