@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from . import ccci
 from .bundle import Bundle, RunRecord, load_bundle
 from .nodes import Node
 from .lab import HARNESS_DIR, lab_home
 from .params import Case, expand
-from .results import HarnessResult, TierResult, junit_files_for, read_harness_result, reproduced
+from .results import HarnessResult, TierResult, find_run_folder, junit_files_for, read_harness_result, reproduced
 from .safety import REDACTED, redact_stream, secret_values
 from .stats import stop_decision
 
@@ -67,6 +68,8 @@ def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", 
     log = rd / "harness.log"
     error = ""
     t0 = time.monotonic()
+    runs_dir = expand(h.runs_dir, vals).rstrip("/") if getattr(h, "runs_dir", None) else None
+    before = node.glob(f"{runs_dir}/*") if runs_dir else []
     # pre steps (e.g. git checkout -f <ref>) append to the same log
     pre_status = None
     for i, argv in enumerate(h.pre):
@@ -88,34 +91,29 @@ def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", 
         redact_stream(src, dst, secrets)
     raw_log.unlink()
     artifacts = []
-    rj = expand(h.results_json, vals) if h.results_json else None
-    if node.is_local:
-        junits = junit_files_for(expand(h.junit_glob, vals) if h.junit_glob else None)
-    else:   # harness outputs live on the node: fetch them into the run folder
-        junits = []
-        for remote in (node.glob(expand(h.junit_glob, vals)) if h.junit_glob else []):
-            (rd / Path(remote).name).write_bytes(node.read_file(remote))
-            junits.append(str(rd / Path(remote).name))
-        if rj:
-            try:
-                (rd / "results.json").write_bytes(node.read_file(rj))
-                rj = str(rd / "results.json")
-            except FileNotFoundError:
-                rj = None
-    # keep copies of harness outputs that live outside the run folder
-    if rj and os.path.isfile(rj) and Path(rj).resolve().parent != rd:
-        shutil.copy2(rj, rd / "results.json")
-        rj = str(rd / "results.json")
-    kept = []
-    for j in junits:
-        if Path(j).resolve().parent != rd:
-            shutil.copy2(j, rd / Path(j).name)
-            j = str(rd / Path(j).name)
-        kept.append(j)
+    # where this run's outputs are: the run folder it created under runs_dir (cc-ci), else the
+    # case's results_json / junit_glob paths
+    unreadable = ""
+    rj_src = expand(h.results_json, vals) if h.results_json else None
+    junit_pat = expand(h.junit_glob, vals) if h.junit_glob else None
+    if runs_dir and proc_status != "error":
+        folder, why = find_run_folder(before, node.glob(f"{runs_dir}/*"), case.recipe,
+                                      lambda f: _recipe_of(node, f, case.recipe))
+        if folder:
+            rj_src, junit_pat = f"{folder}/{ccci.RESULTS_JSON}", f"{folder}/{ccci.JUNIT_GLOB}"
+            (rd / "run-folder.txt").write_text(folder + "\n")
+        else:
+            unreadable = f"run folder not found under {runs_dir}: {why}"
+    junits = _fetch(node, node.glob(junit_pat) if junit_pat else [], rd)
+    rj = None
+    if rj_src:
+        got = _fetch(node, [rj_src], rd, name="results.json")
+        rj = got[0] if got else None
     if proc_status == "error":
         result = HarnessResult(source="exit_code", tiers=[TierResult(name="run", status="unver", detail=error)])
     else:
-        result = read_harness_result(rj, kept, code, proc_status)
+        result = read_harness_result(rj, junits, code, proc_status, log_text=_step_lines(log),
+                                     recipe=case.recipe, unreadable=unreadable)
     for p in sorted(rd.iterdir()):
         if p.is_file():
             artifacts.append(bundle.rel(p))
@@ -123,6 +121,8 @@ def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", 
         outcome = "timeout"
     elif proc_status == "error":
         outcome = "error"
+    elif result.source == "unreadable":
+        outcome = "inconclusive"
     else:
         outcome = "pass" if result.passed and (code == 0 or result.source != "exit_code") else "fail"
     rec = RunRecord(index=index, mode=mode, started=started, wall_s=round(wall, 3), exit_code=code,
@@ -141,6 +141,45 @@ def runner(case: Case, bundle: Bundle, node: Node, *, mode: str = "under-load", 
     return run
 
 
+def _fetch(node: Node, paths: list[str], rd: Path, name: str | None = None) -> list[str]:
+    """Copy harness outputs (local or on the node) into the run folder; the missing are skipped."""
+    out = []
+    for src in paths:
+        dst = rd / (name or Path(src).name)
+        if Path(src).resolve() == dst.resolve() and node.is_local:
+            out.append(str(dst))
+            continue
+        try:
+            dst.write_bytes(node.read_file(src))
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            continue
+        out.append(str(dst))
+    return out
+
+
+def _recipe_of(node: Node, folder: str, recipe: str) -> str | None:
+    """Which recipe a cc-ci run folder belongs to: its results.json's recipe, else its per-run
+    abra/recipes/<recipe> clone; None when it says nothing (still being written)."""
+    import json
+    try:
+        return str(json.loads(node.read_file(f"{folder}/{ccci.RESULTS_JSON}")).get("recipe") or "") or None
+    except (FileNotFoundError, ValueError, AttributeError):
+        pass
+    if node.file_exists(f"{folder}/{ccci.PER_RUN_ABRA_DIR}/recipes/{recipe}"):
+        return recipe
+    return None
+
+
+def _step_lines(path: Path) -> str:
+    """The log lines orchestrator steps report on (WC5 promote), streamed: bounded memory."""
+    keep = []
+    with open(path, "rb") as f:
+        for line in f:
+            if b"WC5" in line and len(keep) < 1000:
+                keep.append(line[:4000].decode("utf-8", "replace").rstrip("\n"))
+    return "\n".join(keep)
+
+
 def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, mode: str = "isolated",
             ref: str | None = None, load: dict | None = None, stop_rule: str | None = None,
             after_run: Callable[[Bundle, RunRecord], None] | None = None,
@@ -149,7 +188,7 @@ def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, 
     """Run the harness alone up to `runs` times (default case.runs.max), stopping early when
     the stop rule allows (`stop(bundle) -> (stop, why)` when the caller gives one: the pipeline's
     posterior rule; else stats.stop_decision). Must be called with node.lock() held."""
-    max_runs = runs or case.runs.max
+    max_runs = runs if runs is not None else case.runs.max
     rule = stop_rule or (case.runs.stop_rule if runs is None else "fixed")
     tier = case.sweep_failure.tier
     done: list[RunRecord] = []

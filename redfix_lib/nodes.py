@@ -112,6 +112,17 @@ class Node:
             elif kind == "lock_file":
                 if self.file_exists(value):
                     reasons.append(f"lock file {value} exists")
+            elif kind == "entries":           # e.g. cc-ci's older active-run registry /run/cc-ci-active/*
+                found = self.glob(value)
+                if found:
+                    reasons.append(f"{len(found)} entr{'y' if len(found) == 1 else 'ies'} match {value}: "
+                                   + ", ".join(os.path.basename(f) for f in found[:4]))
+            elif kind == "lock_held":         # e.g. cc-ci's per-app-domain flocks: held = a live run
+                for f in self.glob(value):
+                    code, _ = self.capture(["flock", "-n", "-E", "75", f, "true"], timeout_s=30)
+                    if code == 75:
+                        reasons.append(f"lock {f} is held (a run is in flight)")
+                        break
             elif kind == "stack":
                 rx = re.compile(value)
                 try:

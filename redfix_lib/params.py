@@ -24,7 +24,7 @@ PROBE_KINDS = {
     "service_logs", "task_history", "network_aliases", "dns", "http", "static_rules",
     "test_expectation", "harness_code", "canonical_state", "node_clean", "load",
 }
-BUSY_KINDS = {"process", "stack", "lock_file"}
+BUSY_KINDS = {"process", "stack", "lock_file", "lock_held", "entries"}
 
 
 @dataclass
@@ -51,6 +51,7 @@ class HarnessSpec:
     unset: list[str] = field(default_factory=list)
     results_json: str | None = None
     junit_glob: str | None = None
+    runs_dir: str | None = None      # the harness writes each run into <runs_dir>/<run_id>/ (cc-ci); redfix finds it
     pre: list[list[str]] = field(default_factory=list)   # argv commands run before each run (e.g. git checkout)
 
 
@@ -144,7 +145,7 @@ def _semantic_problems(data: dict) -> list[tuple[tuple, str]]:
             temps += [(("harness", "pre", i, j), a) for j, a in enumerate(c)]
     if isinstance(h.get("env"), dict):
         temps += [(("harness", "env", k), v) for k, v in h["env"].items() if isinstance(k, str)]
-    temps += [(("harness", k), h.get(k)) for k in ("cwd", "results_json", "junit_glob")]
+    temps += [(("harness", k), h.get(k)) for k in ("cwd", "results_json", "junit_glob", "runs_dir")]
     for parts, t in temps:
         if isinstance(t, str) and (p := template_problem(t, PLACEHOLDERS)):
             out.append((parts, p))

@@ -41,7 +41,7 @@ def test_malformed_reports_every_problem(tmp_path):
         harness:
           argv: "run_recipe_ci.py --all"
           env: {RECIPE: 5}
-        runs: {max: 0}
+        runs: {max: -1}
         timeout_s: -1
         surprise: 1
         """))
