@@ -218,3 +218,105 @@ def test_decode_wait_status():
     assert decode_wait_status(0) == (0, None)
     assert decode_wait_status(9) == (-9, 9)
     assert decode_wait_status(0x80 | 6) == (-6, 6)      # core dumped: still signal 6
+
+
+# ---- a cc-ci-shaped run read over ssh: run folder, results.json schema 2, JUnit text, WC5 ----
+CCCI_LIKE = ROOT / "tests" / "harnesses" / "ccci_like.py"
+
+
+def ccci_case(tmp_path, host, mode, tier="upgrade", runs_dir=None):
+    runs_dir = runs_dir or tmp_path / "runs"
+    Path(runs_dir).mkdir(exist_ok=True)
+    p = tmp_path / f"ccci-{mode}.yaml"
+    p.write_text(f"""case: ccci-{mode}
+recipe: discourse
+ref: "0.8.1+3.5.0"
+sweep_failure: {{tier: {tier}, tests: [test_head_runs_official_image]}}
+node: {{kind: ssh, name: {host}, host: {host}}}
+harness:
+  argv: ["{sys.executable}", "{CCCI_LIKE}", "{mode}"]
+  env: {{RECIPE: "{{recipe}}", CCCI_SKIP_FETCH: "1", CCCI_RUNS_DIR: "{runs_dir}"}}
+  unset: [REF, CCCI_QUICK, MODE, VERSION]
+  runs_dir: "{runs_dir}"
+runs: {{max: 1, stop_rule: fixed}}
+timeout_s: 60
+""")
+    return load_case(p)
+
+
+def test_ccci_run_folder_results_and_junit_text_over_ssh(tmp_path, sshd):
+    # another recipe's run folder already there, and one appearing for another recipe: never ours
+    (tmp_path / "runs" / "753").mkdir(parents=True)
+    b = run_case(tmp_path, ccci_case(tmp_path, sshd["host"], "upgrade-fail"))
+    r = b.runs[0]
+    folder = (b.path / "runs/001/run-folder.txt").read_text().strip()
+    assert Path(folder).parent == tmp_path / "runs" and Path(folder).name.startswith("manual-")
+    assert r.result.source == "results.json" and r.outcome == "fail" and r.exit_code == 1
+    assert [t.name for t in r.result.tiers] == ["install", "upgrade", "custom"]   # lint: a rung, not a verdict
+    assert r.result.meta["lint"]["rules_failed"] == ["R011"] and r.result.meta["skips"]["intentional"]
+    (t,) = r.result.failed_tests()
+    assert t.name == "test_head_runs_official_image" and "expected redfix-lab/discourse:3.5.3" in t.message
+    assert {"results.json", "junit-upgrade.xml"} <= {Path(a).name for a in r.artifacts}
+
+
+def test_ccci_promote_failure_is_read_from_the_log(tmp_path, sshd):
+    b = run_case(tmp_path, ccci_case(tmp_path, sshd["host"], "promote-fail", tier="promote"))
+    r = b.runs[0]
+    assert r.exit_code == 0                       # promote is non-fatal: the exit status stays 0
+    promote = {t.name: t for t in r.result.tiers}["promote"]
+    assert promote.status == "fail" and "not healthy over HTTPS (status 0)" in promote.detail
+    from redfix_lib.results import reproduction
+    assert reproduction(r.outcome, r.result, "promote") == "fail"
+
+
+def test_ccci_green_run_without_a_promote_line_is_inconclusive_for_promote(tmp_path, sshd):
+    b = run_case(tmp_path, ccci_case(tmp_path, sshd["host"], "green", tier="promote"))
+    from redfix_lib.results import reproduction
+    r = b.runs[0]
+    assert r.outcome == "pass" and reproduction(r.outcome, r.result, "promote") == "inconclusive"
+
+
+def test_ccci_run_without_results_json_is_decided_by_exit_status(tmp_path, sshd):
+    b = run_case(tmp_path, ccci_case(tmp_path, sshd["host"], "no-results"))
+    r = b.runs[0]
+    assert (b.path / "runs/001/run-folder.txt").exists()
+    # every JUnit tier green, no results.json: the exit status (1) decides
+    assert r.result.source == "junit" and r.outcome == "fail"
+    assert {t.name: t.status for t in r.result.tiers} == {"install": "pass", "upgrade": "pass", "custom": "pass",
+                                                          "run": "fail"}
+
+
+def test_ccci_run_folder_not_found_is_inconclusive_with_the_reason(tmp_path, sshd):
+    b = run_case(tmp_path, ccci_case(tmp_path, sshd["host"], "no-folder"))
+    r = b.runs[0]
+    assert r.exit_code == 0 and r.outcome == "inconclusive" and r.result.source == "unreadable"
+    assert "run folder not found under" in r.result.tiers[0].detail
+    from redfix_lib.results import reproduction
+    assert reproduction(r.outcome, r.result, "upgrade") == "inconclusive"
+
+
+def test_find_run_folder_picks_this_runs_folder():
+    from redfix_lib.results import find_run_folder
+    owner = {"/r/754": "mumble", "/r/manual-9": "discourse", "/r/manual-8": None}
+    assert find_run_folder(["/r/753"], ["/r/753", "/r/754", "/r/manual-9"], "discourse", owner.get) == ("/r/manual-9", "")
+    f, why = find_run_folder(["/r/753"], ["/r/753", "/r/754"], "discourse", owner.get)
+    assert f is None and "none for recipe 'discourse'" in why
+    f, why = find_run_folder(["/r/753"], ["/r/753"], "discourse", owner.get)
+    assert f is None and "no new run folder" in why
+    assert find_run_folder([], ["/r/manual-8"], "discourse", owner.get) == ("/r/manual-8", "")
+
+
+def test_busy_probes_app_lock_held_and_registry(tmp_path, sshd):
+    import fcntl
+    node = SshNode("t", sshd["host"])
+    lock = tmp_path / "cc-ci-app-gite-abc123.ci.example.lock"
+    lock.write_text("")
+    probes = [{"lock_held": str(tmp_path / "cc-ci-app-*.lock")}, {"entries": str(tmp_path / "active" / "*")}]
+    assert node.busy_reasons(probes) == []
+    with open(lock) as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        assert any("is held" in x for x in node.busy_reasons(probes))
+    assert node.busy_reasons(probes) == []       # released with its holder
+    (tmp_path / "active").mkdir()
+    (tmp_path / "active" / "gite-abc123.ci.example").write_text("4242")
+    assert any("gite-abc123" in x for x in node.busy_reasons(probes))
