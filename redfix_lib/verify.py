@@ -49,16 +49,21 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
     if not fix_ref:
         from .errors import ParamsError
         raise ParamsError([(str(case_path), "lab.fix_ref", "no fix ref: pass --ref REF or set lab.fix_ref")])
-    fix, expected = {}, {}
-    try:
+    # the fix is described in the case file (lab.fix): a recipe branch, or a harness change as env
+    fix = dict((case.lab or {}).get("fix") or {}) if fix_ref == meta_fix else {}
+    expected = {}
+    try:       # only to know a load-only failure when no verdict is stored (lab cases)
         from .lab.recipes import load_meta
-        meta = load_meta(case.recipe)
-        fix, expected = (meta.get("fixes") or {}).get(fix_ref, {}), meta.get("expected") or {}
+        expected = load_meta(case.recipe).get("expected") or {}
     except (OSError, ValueError):
-        fix = {}
+        expected = {}
     kind = fix.get("kind", "recipe")
     env_extra = dict(fix.get("env") or {}) if kind == "harness" else None
     ref = None if kind == "harness" else fix_ref
+    if ref and "REF" in case.harness.unset:
+        # a node that runs latest with REF unset (cc-ci) runs a PR/branch the way !testme does:
+        # the branch staged by the case's pre step, and REF=<branch>
+        env_extra = {**(env_extra or {}), "REF": ref}
     if ref and (p := ref_problem(ref)):
         from .errors import ParamsError
         raise ParamsError([(str(case_path), "fix ref", p)])

@@ -172,3 +172,24 @@ def test_symlinked_case_inside_its_folder_is_fine_outside_is_refused(tmp_path):
         load_case(tmp_path / "sub" / "out.yaml")
     assert "symlink" in ei.value.problems[0][2]
     assert load_case(tmp_path / "sub" / "out.yaml", root=tmp_path).case == "fake"
+
+
+def test_cc_ci_cases_follow_the_contract():
+    """params/cc-ci/* are written against redfix_lib/ccci.py (docs/cc-ci.md): a case and the
+    contract module cannot drift apart silently."""
+    from redfix_lib import ccci
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent / "params" / "cc-ci"
+    cases = [load_case(p) for p in sorted(root.glob("*.yaml"))]
+    assert len(cases) == 6
+    for c in cases:
+        h = c.harness
+        assert h.runs_dir == ccci.RUNS_DIR_DEFAULT and not h.results_json and not h.junit_glob, c.case
+        assert tuple(h.argv) == ccci.HARNESS_ARGV and h.cwd == ccci.HARNESS_CWD, c.case
+        assert h.env.get(ccci.SKIP_FETCH_ENV) == "1" and set(ccci.UNSET_FOR_COLD_LATEST) <= set(h.unset), c.case
+        assert h.pre and h.pre[0][2] == ccci.STAGED_CHECKOUT, c.case
+        assert c.node.busy == ccci.busy_probes(), c.case
+        assert c.timeout_s > ccci.DEADLINE_S, c.case
+        if c.sweep_failure.tier in ccci.ORCHESTRATOR_STEPS:
+            assert c.sweep_failure.tests == ["WC5 promote"], c.case
+    assert next(c for c in cases if c.recipe == "keycloak").runs.max == 0     # harness-only: no run

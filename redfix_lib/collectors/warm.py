@@ -1,4 +1,5 @@
-"""Warm/canonical state: canonical.json version and timestamp, flagged when written today."""
+"""Warm/canonical state: canonical.json version and timestamp, flagged when written today.
+cc-ci writes {recipe, version, commit, status, ts} (docs/cc-ci.md fact 11); `timestamp` is read too."""
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ def collect(cx, spec) -> list[EvidenceItem]:
         return [EvidenceItem(id=f"canonical_state:{cx.case.recipe}", kind="canonical_state", source=path, status="ok",
                              summary=f"no canonical for {cx.case.recipe} ({path} absent)",
                              data={"present": False, "collected_on": today})]
-    ts = str(d.get("timestamp", ""))
+    ts = str(d.get("ts") or d.get("timestamp") or "")
     written_today = ts.replace("-", "").startswith(today)
     return [EvidenceItem(
         id=f"canonical_state:{cx.case.recipe}", kind="canonical_state", source=path, status="ok",
@@ -24,4 +25,5 @@ def collect(cx, spec) -> list[EvidenceItem]:
             (" — WRITTEN TODAY by a green promotion (flake signal)" if d.get("source", "promoted") == "promoted"
              else f" — written today ({d.get('source')})") if written_today else ""),
         data={"present": True, "version": d.get("version"), "timestamp": ts, "written_today": written_today,
-              "source": d.get("source", ""), "collected_on": today})]
+              "source": d.get("source", ""), "commit": d.get("commit"), "status": d.get("status"),
+              "collected_on": today})]
