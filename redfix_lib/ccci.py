@@ -57,7 +57,7 @@ EXIT_MEANING = {EXIT_PASS: "pass", EXIT_FAIL: "a tier failed", EXIT_DEADLINE: "6
 # "WC5 promote failed: abra app deploy warm-bluesky-pds… failed (1)").
 ORCHESTRATOR_STEPS = ("promote",)
 PROMOTE_FAILED_RE = re.compile(r"WC5 promote failed(?: for (?P<recipe>[\w.+-]+))?: (?P<reason>.+)$")
-PROMOTE_LINE_RE = re.compile(r"WC5\b.*\bpromot")     # any WC5 promote line: the step ran
+PROMOTE_LINE_RE = re.compile(r"WC5\b.*\bpromot(?!.*\b(?:skip|not attempted|not enrolled))")   # the step ran
 WARM_DIR = "/var/lib/ci-warm"                        # /var/lib/ci-warm/<recipe>/canonical.json (REVIEW-canon @ c8d4528)
 CANONICAL_JSON = "canonical.json"
 

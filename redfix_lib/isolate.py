@@ -105,6 +105,8 @@ def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", 
         else:
             unreadable = f"run folder not found under {runs_dir}: {why}"
     junits = _fetch(node, node.glob(junit_pat) if junit_pat else [], rd)
+    if runs_dir and not unreadable:          # the service logs a harness saved in its run folder (the lab's do)
+        _fetch_services(node, str(Path(rj_src).parent), rd)
     rj = None
     if rj_src:
         got = _fetch(node, [rj_src], rd, name="results.json")
@@ -155,6 +157,19 @@ def _fetch(node: Node, paths: list[str], rd: Path, name: str | None = None) -> l
             continue
         out.append(str(dst))
     return out
+
+
+def _fetch_services(node: Node, folder: str, rd: Path) -> None:
+    code, out = node.capture(["find", f"{folder}/services", "-type", "f", "-size", "-64M"], timeout_s=60)
+    for src in out.decode("utf-8", "replace").splitlines() if code == 0 else []:
+        rel = Path(src).relative_to(folder)
+        if ".." in rel.parts:
+            continue
+        (rd / rel).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            (rd / rel).write_bytes(node.read_file(src))
+        except (FileNotFoundError, PermissionError):
+            pass
 
 
 def _recipe_of(node: Node, folder: str, recipe: str) -> str | None:

@@ -152,7 +152,7 @@ def run_stage(s: Session, *, runs: int | None = None, under_load: bool | None = 
     want_load = under_load if under_load is not None else (can_load and iso and not any(iso))
     if want_load and not any(r.mode == "under-load" for r in b.runs):
         spec = load_spec or {}
-        extra = {"CCCI_TIERS": spec["tiers"]} if spec.get("tiers") else None
+        extra = {"STAGES": spec["tiers"]} if spec.get("tiers") else None
         _under_load(case, b, s.node, runs=int(spec.get("runs", 2)), level=spec.get("level"), progress=progress,
                     max_rungs=spec.get("max_rungs"), run_fn=runner(case, b, s.node, env_extra=extra))
     iso, load, swept = _outcomes(b)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -43,8 +44,15 @@ def run_sweep(stress: int | None = None, recipes: list[str] | None = None, out: 
                 import shutil
                 shutil.rmtree(rd)
             rd.mkdir(parents=True)
-            env = {k: v for k, v in os.environ.items() if k not in ("REF", "CCCI_QUICK", "MODE", "VERSION")}
-            env.update({"RECIPE": n, "CCCI_SKIP_FETCH": "1", "CCCI_RESULTS_DIR": str(rd)})
+            # as cc-ci's nightly sweep (run_on_tag): stage the latest tag, then a cold run on latest;
+            # a named run (run id = the recipe) so its folder is <out>/<recipe>
+            staged = lab_home() / "recipes" / n
+            tags = subprocess.run(["git", "-C", str(staged), "tag"], capture_output=True, text=True).stdout.split()
+            latest = sorted(tags, key=lambda t: [int(x) if x.isdigit() else x for x in re.split(r"[.+-]", t)])[-1]
+            subprocess.run(["git", "-C", str(staged), "checkout", "-f", "--quiet", latest], check=True)
+            env = {k: v for k, v in os.environ.items() if k not in ("REF", "CCCI_QUICK", "MODE", "VERSION", "STAGES")}
+            env.update({"RECIPE": n, "CCCI_SKIP_FETCH": "1", "CCCI_RUNS_DIR": str(out_dir.resolve()),
+                        "DRONE_BUILD_NUMBER": n})
             log = open(rd / "harness.log", "wb")
             procs[n] = (subprocess.Popen([sys.executable, "-m", "redfix_lib.lab.harness.run_recipe_ci"], env=env,
                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True),
@@ -68,12 +76,30 @@ def run_sweep(stress: int | None = None, recipes: list[str] | None = None, out: 
                  "seed": load_meta(n).get("seed", n), "mechanism": load_meta(n).get("mechanism", "")}
         try:
             res = json.loads((rd / "results.json").read_text())
-            entry["status"] = "pass" if all(s["status"] in ("pass", "skip") for s in res["stages"]) else "fail"
+            entry["status"] = "pass" if all(s["status"] in ("pass", "skip") for s in res["stages"]
+                                            if s["name"] != "lint") else "fail"
             entry["ref"] = res.get("ref")
-            entry["tiers"] = {s["name"]: s["status"] for s in res["stages"]}
-            entry["failures"] = [{"tier": s["name"], "test": t["name"], "message": t.get("message", "")[:400]}
-                                 for s in res["stages"] for t in s.get("tests", []) if t["status"] == "fail"]
-            entry["failed_tiers"] = [s["name"] for s in res["stages"] if s["status"] in ("fail", "unver", "timeout")]
+            entry["tiers"] = {s["name"]: s["status"] for s in res["stages"] if s["name"] != "lint"}
+            from ..results import parse_junit
+            msgs = {}
+            for jf in sorted(rd.glob("junit-*.xml")):      # results.json has no per-test message
+                try:
+                    msgs.update({t.name: t.message for t in parse_junit(str(jf)).tests})
+                except Exception:  # noqa: BLE001
+                    pass
+            entry["failures"] = [{"tier": s["name"], "test": t["name"], "message": msgs.get(t["name"], "")[:400]}
+                                 for s in res["stages"] if s["name"] != "lint"
+                                 for t in s.get("tests", []) if t["status"] == "fail"]
+            from ..results import orchestrator_steps
+            steps = orchestrator_steps((rd / "harness.log").read_text(errors="replace"), n)
+            promote_fail = [t.detail for t in steps if t.status == "fail"]
+            if promote_fail:
+                entry["failures"].append({"tier": "promote", "test": "WC5 promote", "message": promote_fail[-1][:400]})
+                entry["status"] = "fail"
+            if steps:                       # warm promotion: an orchestrator step, read from the log
+                entry["tiers"]["promote"] = steps[0].status
+            entry["failed_tiers"] = [s["name"] for s in res["stages"] if s["name"] != "lint"
+                                     and s["status"] in ("fail", "unver", "timeout")] + (["promote"] if promote_fail else [])
             entry["clean_teardown"] = res.get("flags", {}).get("clean_teardown")
         except (OSError, ValueError, KeyError) as e:
             entry.update(status="unver", failures=[], failed_tiers=["run"], error=f"no results.json: {e}")

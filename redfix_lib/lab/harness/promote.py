@@ -1,4 +1,6 @@
-"""Warm promote (cf. cc-ci WC5): reattach the canonical, advance to head, probe, promote on green."""
+"""Warm promote (cf. cc-ci WC5): an orchestrator step run by run_recipe_ci.py after the teardown of a
+green cold run on latest: reattach the canonical, advance to head, probe, promote on green. Reports
+only in the log (`WC5 ...`, `!! WC5 promote failed for <r>: ...`) and in canonical.json."""
 from __future__ import annotations
 
 import json
@@ -39,7 +41,7 @@ def probe(port: int | None, path: str, tries: int = 10, delay: float = 2.0) -> t
 def promote(ctx) -> tuple[bool, str]:
     recipe, head = ctx.recipe, ctx.head_ref
     if why := collision(recipe):
-        print(f"!! WC5 promote refused for {recipe}: {why}", flush=True)
+        print(f"!! WC5 promote failed for {recipe}: refused: {why}", flush=True)
         return False, f"promote refused: {why}"
     warm_root = Path(ctx.lab_home) / "ci-warm" / recipe
     canon_file = warm_root / "canonical.json"
@@ -65,8 +67,11 @@ def promote(ctx) -> tuple[bool, str]:
             return True, "green (not promoted: ref is not a release tag)"
         if ok and status == 200:
             warm_root.mkdir(parents=True, exist_ok=True)
-            canon_file.write_text(json.dumps({"version": head, "timestamp": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
-                                              "source": "promoted"}))
+            import subprocess
+            commit = subprocess.run(["git", "-C", str(ctx.recipe_dir), "rev-parse", "HEAD"], capture_output=True,
+                                    text=True).stdout.strip()
+            canon_file.write_text(json.dumps({"recipe": recipe, "version": head, "commit": commit, "status": "idle",
+                                              "ts": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())}))
             (warm_root / "env.json").write_text(json.dumps(env))
             print(f"[harness] WC5 promoted {recipe} canonical -> {head}", flush=True)
             return True, "promoted"
