@@ -103,28 +103,6 @@ def test_ssh_host_validation():
             SshNode("x", bad)
 
 
-@pytest.mark.engine
-@pytest.mark.slow
-def test_lab_case_through_ssh_gives_the_same_verdict_as_local(sshd, engine, tmp_path):
-    from redfix_lib.isolate import investigate
-    from redfix_lib.lab import engine as lab_engine
-    lab_engine.lab_up()
-    src = ROOT / "params" / "lab" / "keycloak.yaml"
-    text = src.read_text().replace("node:\n  kind: local\n  name: local\n",
-                                   f"node:\n  kind: ssh\n  name: ssh-{sshd['host']}\n  host: {sshd['host']}\n")
-    assert "kind: ssh" in text
-    p = tmp_path / "keycloak-ssh.yaml"
-    p.write_text(text)
-    v_ssh = investigate(p, tmp_path / "ssh", fresh=True, progress=lambda m: None)
-    # the same case investigated through the local node (stored example, replayed: byte-identical)
-    import json
-    v_loc = json.loads((ROOT / "outputs" / "example" / "lab-keycloak" / "verdict.json").read_text())
-    keys = ("reproducibility", "cause", "sub_cause", "failing_tier", "failing_tests", "flake_or_genuine")
-    assert {k: v_ssh[k] for k in keys} == {k: v_loc[k] for k in keys}
-    assert load_bundle(tmp_path / "ssh").node["kind"] == "ssh"
-    assert all(r.result.source == "results.json" for r in load_bundle(tmp_path / "ssh").runs)
-
-
 def test_batch_node_pool_drops_an_unreachable_node(tmp_path, sshd):
     """Cases run in parallel, one per node at a time; the unreachable node fails its current case
     cleanly (status node-unreachable) and takes no more; every other case runs on the good node."""

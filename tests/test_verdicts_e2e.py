@@ -1,6 +1,11 @@
 """Issue #4's acceptance: every lab case gets its expected verdict, unattended, on the real
 engine (isolation runs with the stop rule, load reproduction where it passes alone, evidence,
-classification) — and replaying the bundle gives the same verdict.json byte for byte."""
+classification) — and replaying the bundle gives the same verdict.json byte for byte.
+
+Issue #9: every case is investigated through an SSH node (the loopback sshd) against the lab
+harness that mirrors cc-ci's contract (run folders by run id, schema-2 results.json, JUnit text,
+WC5 promote lines), exactly as a real cc-ci node is reached — the same six verdicts, no extra
+live runs (the local node's run path is covered by the runner and batch tests)."""
 from pathlib import Path
 
 import pytest
@@ -21,12 +26,25 @@ def lab(engine):
     lab_engine.lab_up()
 
 
+def through_ssh(src: Path, host: str, dest: Path) -> Path:
+    """The lab case with its node swapped for the SSH node `host`."""
+    text = src.read_text()
+    local = "node:\n  kind: local\n  name: local\n"
+    assert local in text
+    dest.write_text(text.replace(local, f"node:\n  kind: ssh\n  name: ssh-{host}\n  host: {host}\n"))
+    return dest
+
+
 @pytest.mark.parametrize("case_file", CASES)
-def test_lab_case_verdict(lab, tmp_path, case_file):
-    path = ROOT / "params" / "lab" / case_file
+def test_lab_case_verdict(lab, sshd, tmp_path, case_file):
+    path = through_ssh(ROOT / "params" / "lab" / case_file, sshd["host"], tmp_path / case_file)
     case = load_case(path)
     out = tmp_path / case.case
     v = investigate(path, out, fresh=True, progress=lambda m: None)
+    from redfix_lib.bundle import load_bundle
+    b = load_bundle(out)
+    assert b.node["kind"] == "ssh" and b.runs
+    assert all((out / f"runs/{r.index:03d}/run-folder.txt").exists() for r in b.runs)   # found by its run folder
     exp = load_meta(case.recipe)["expected"]
     assert (v["reproducibility"], v["cause"], v["sub_cause"]) == (exp["reproducibility"], exp["cause"], exp["sub_cause"]), \
         v["cause_reasoning"]
