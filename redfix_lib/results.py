@@ -117,15 +117,17 @@ def orchestrator_steps(log_text: str, recipe: str | None = None) -> list[TierRes
     failed, ran = [], False
     for line in log_text.splitlines():
         m = ccci.PROMOTE_FAILED_RE.search(line)
-        if m and (not recipe or not m.group("recipe") or m.group("recipe") == recipe):
-            failed.append(m.group("reason").strip()[:2000])
+        if m:
+            if not recipe or not m.group("recipe") or m.group("recipe") == recipe:
+                failed.append(m.group("reason").strip()[:2000])
         elif ccci.PROMOTE_LINE_RE.search(line):
             ran = True
     if failed:
         return [TierResult(name="promote", status="fail", detail=failed[-1],
                            tests=[TestResult(name="WC5 promote", status="fail", message=failed[-1])])]
     if ran:
-        return [TierResult(name="promote", status="pass", detail="WC5 promote logged without a failure")]
+        return [TierResult(name="promote", status="pass", detail="WC5 promote logged without a failure",
+                           tests=[TestResult(name="WC5 promote", status="pass")])]
     return []
 
 

@@ -298,3 +298,15 @@ def test_busy_probes_app_lock_held_and_registry(tmp_path, sshd):
     (tmp_path / "active").mkdir()
     (tmp_path / "active" / "gite-abc123.ci.example").write_text("4242")
     assert any("gite-abc123" in x for x in node.busy_reasons(probes))
+
+
+def test_orchestrator_steps_read_from_log_lines():
+    from redfix_lib.results import orchestrator_steps
+    assert orchestrator_steps("[harness] promote step not attempted (not enrolled)\nWC5 promote skipped: x", "gitea") == []
+    (ok,) = orchestrator_steps("[harness] WC5 promoted gitea canonical -> 3.6.0", "gitea")
+    assert ok.status == "pass" and ok.tests[0].name == "WC5 promote"
+    (bad,) = orchestrator_steps("== WC5 start\n!! WC5 promote failed for gitea: boom (1)\n", "gitea")
+    assert bad.status == "fail" and bad.detail == "boom (1)"
+    assert orchestrator_steps("!! WC5 promote failed for mumble: other recipe", "gitea") == []
+    (sweep_form,) = orchestrator_steps("bluesky-pds — WC5 promote failed: abra app deploy warm-bluesky-pds… failed (1)", "x")
+    assert sweep_form.status == "fail" and "failed (1)" in sweep_form.detail
