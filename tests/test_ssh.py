@@ -310,3 +310,16 @@ def test_orchestrator_steps_read_from_log_lines():
     assert orchestrator_steps("!! WC5 promote failed for mumble: other recipe", "gitea") == []
     (sweep_form,) = orchestrator_steps("bluesky-pds — WC5 promote failed: abra app deploy warm-bluesky-pds… failed (1)", "x")
     assert sweep_form.status == "fail" and "failed (1)" in sweep_form.detail
+
+
+@pytest.mark.parametrize("mode,tier,want", [("green", "upgrade", "REF=fix/branch"),
+                                            ("green", "promote", "REF=<unset>")])
+def test_verify_runs_a_branch_the_way_the_node_runs_it(tmp_path, sshd, mode, tier, want):
+    """cc-ci-like cases run latest with REF unset: `redfix verify --ref BRANCH` passes REF=BRANCH as
+    a PR run gets it, except for the promote step (only ever run on latest: the branch staged, REF unset)."""
+    from redfix_lib.verify import verify_fix
+    case = ccci_case(tmp_path, sshd["host"], mode, tier=tier)
+    path = tmp_path / f"ccci-{mode}.yaml"
+    row = verify_fix(str(path), fix_ref="fix/branch", runs=1, out=str(tmp_path / "fix"), progress=lambda m: None)
+    log = (tmp_path / "fix" / "runs" / "001" / "harness.log").read_text()
+    assert want in log and row["fix_ref"] == "fix/branch" and case.case == row["case"]

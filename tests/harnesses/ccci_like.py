@@ -19,7 +19,7 @@ mode = sys.argv[1]
 recipe = os.environ["RECIPE"]
 runs_dir = os.environ.get("CCCI_RUNS_DIR", "/var/lib/cc-ci-runs")
 run_id = os.environ.get("DRONE_BUILD_NUMBER") or f"manual-{os.getpid()}"
-print(f"run {run_id} recipe {recipe} mode {mode}", flush=True)
+print(f"run {run_id} recipe {recipe} mode {mode} REF={os.environ.get('REF', '<unset>')}", flush=True)
 if mode == "no-folder":
     sys.exit(0)
 rd = os.path.join(runs_dir, run_id)
