@@ -27,7 +27,7 @@ class RunRecord:
     wall_s: float
     exit_code: int | None
     proc_status: str          # exited | timeout | error
-    outcome: str              # pass | fail | timeout | error
+    outcome: str              # pass | fail | timeout | error | inconclusive (the run's outcome could not be read)
     result: HarnessResult
     log: str                  # path relative to bundle dir
     artifacts: list[str] = field(default_factory=list)
@@ -157,7 +157,7 @@ def _bundle_schema() -> dict:
             "properties": {"name": s, "status": {"enum": list(STATUSES)}, "detail": s,
                            "tests": {"type": "array", "items": test}}}
     result = {"type": "object", "required": ["source"], **_keys(HarnessResult),
-              "properties": {"source": {"enum": ["results.json", "junit", "exit_code"]},
+              "properties": {"source": {"enum": ["results.json", "junit", "exit_code", "unreadable"]},
                              "tiers": {"type": "array", "items": tier}, "flags": o, "meta": o}}
     run = {"type": "object", **_keys(RunRecord),
            "required": ["index", "mode", "started", "wall_s", "exit_code", "proc_status", "outcome", "result", "log"],
@@ -165,7 +165,7 @@ def _bundle_schema() -> dict:
                           "mode": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"}, "started": s, "wall_s": n,
                           "exit_code": {"type": ["integer", "null"]},
                           "proc_status": {"enum": ["exited", "timeout", "error"]},
-                          "outcome": {"enum": ["pass", "fail", "timeout", "error"]}, "result": result,
+                          "outcome": {"enum": ["pass", "fail", "timeout", "error", "inconclusive"]}, "result": result,
                           "log": s, "artifacts": {"type": "array", "items": s}, "ref": s, "load": o, "error": s}}
     ev = {"type": "object", **_keys(EvidenceItem), "required": ["id", "kind", "source", "status", "summary"],
           "properties": {"id": s, "kind": s, "source": s, "status": {"enum": ["ok", "unavailable"]}, "summary": s,
