@@ -304,7 +304,8 @@ def main() -> int:
     log(f"done: {'GREEN' if ok else 'RED'} level {level} clean_teardown={clean}")
     # orchestrator step, after the teardown: promote-on-green-cold (WC5), never changes the exit status
     enrolled = bool((meta.get("warm") or {}).get("enrolled"))
-    if ok and enrolled and not ref_env:
+    on_latest = not ref_env and (not head_is_tag or head == tags[-1])     # an older tag staged is not "latest"
+    if ok and enrolled and on_latest:
         log(f"WC5 promote-on-green-cold: {recipe} enrolled, green cold run on latest ({head})")
         try:
             from redfix_lib.lab.harness import ctx as ctx_mod, promote
@@ -312,7 +313,7 @@ def main() -> int:
         except Exception as e:  # noqa: BLE001 - promote is non-fatal, as on cc-ci
             print(f"!! WC5 promote failed for {recipe}: {type(e).__name__}: {e}", flush=True)
     elif ok:
-        log(f"promote step not attempted ({'not enrolled' if not enrolled else 'REF set: not a run on latest'})")
+        log(f"promote step not attempted ({'not enrolled' if not enrolled else 'not a run on latest'})")
     return 0 if ok else 1
 
 
