@@ -82,6 +82,9 @@ STAGED_CHECKOUT = "/root/.abra/recipes/{recipe}"          # CCCI_SKIP_FETCH=1 co
 SKIP_FETCH_ENV = "CCCI_SKIP_FETCH"
 UNSET_FOR_COLD_LATEST = ("REF", "CCCI_QUICK", "MODE", "VERSION")
 QUICK_ENV = "CCCI_QUICK"
+# per-recipe customisation in the harness repo: tests/<recipe>/recipe_meta.py and overlay tests
+# such as tests/<recipe>/test_upgrade.py (docs/recipe-customization.md @ 8e8985b)
+TESTS_DIR = HARNESS_CWD + "/tests/{recipe}"
 
 
 def busy_probes() -> list[dict]:

@@ -31,6 +31,7 @@ from .versions import versions
 CLASSIFIER_VERSION = "classify-3"
 N_DET = consecutive_failures_needed()        # 5: rules out a <=50% flake at 95%
 CAUSE_THRESHOLD = 0.8
+CODE_PROOF_CONFIDENCE = 0.95     # reproducibility of a harness-only case decided from code (no run)
 
 NOTE_PRIORITY = {"harness_code": 0, "test_expectation": 0, "static_rule": 1, "network": 2, "reproduction": 3,
                  "signature": 4}
@@ -108,7 +109,14 @@ def reproducibility(b: Bundle, det_evidence: bool = False) -> dict:
     obs = (f"the sweep's failure + {k}/{len(iso)} isolated" + (f" + {lk}/{len(load)} under load" if load else "")
            + (" + a deterministic mechanism in the code (x2)" if det_evidence else ""))
     post_s = ", ".join(f"{h} {p:.3f}" for h, p in sorted(post.items(), key=lambda kv: (-kv[1], kv[0])))
-    if not iso and not load:
+    harness_only = ((b.case.get("runs") or {}).get("max") == 0) and not b.runs
+    if harness_only and det_evidence:
+        # a harness-only case (runs.max 0, e.g. a de-enrolled recipe whose step never runs): the
+        # mechanism is in the harness code and state, which answer the same on every run
+        out.update(value="deterministic", confidence=CODE_PROOF_CONFIDENCE, decided_from="code",
+                   how=("harness-only case (runs.max 0): decided from harness code and state with zero runs; "
+                        "the mechanism found there gives the same answer on every run"))
+    elif not iso and not load:
         out.update(value="unknown", confidence=0.0,
                    how="no conclusive isolated run" + (f" ({len(inconclusive)} run(s) never reached {tier})" if inconclusive else ""))
     elif value == "intermittent" and 0 < k < len(iso):
@@ -311,7 +319,9 @@ def cold_verify(b: Bundle, repro: dict, chosen: tuple | None, cand: dict | None,
             steps.append({"how": f"cd {shlex.quote(hdir)} && python3 -c {shlex.quote(code)}",
                           "expect": f"{e.data['value']} equals {e.data['against']}[{', '.join(map(repr, e.data['collides_with']))}]"})
         elif e.kind == "dns":
-            steps.append({"how": f"docker run --rm --network {e.data['network']} redfix-lab/base:1 nslookup {e.data['name']}",
+            img = e.data.get("image") or "busybox"       # older bundles did not record the probe image
+            steps.append({"how": f"docker run --rm --network {shlex.quote(e.data['network'])} {shlex.quote(img)} "
+                                 f"nslookup {shlex.quote(e.data['name'])}",
                           "expect": f"only other stacks' addresses ({', '.join(f'{k}={v}' for k, v in sorted(e.data['owners'].items()))}), "
                                     f"never {case['recipe']}'s"})
         elif e.kind in ("harness_log", "service_logs"):

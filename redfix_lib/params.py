@@ -52,6 +52,7 @@ class HarnessSpec:
     results_json: str | None = None
     junit_glob: str | None = None
     runs_dir: str | None = None      # the harness writes each run into <runs_dir>/<run_id>/ (cc-ci); redfix finds it
+    tests_dir: str | None = None     # the recipe's overlay tests on the node (cc-ci: <harness>/tests/<recipe>/)
     pre: list[list[str]] = field(default_factory=list)   # argv commands run before each run (e.g. git checkout)
 
 
@@ -145,7 +146,7 @@ def _semantic_problems(data: dict) -> list[tuple[tuple, str]]:
             temps += [(("harness", "pre", i, j), a) for j, a in enumerate(c)]
     if isinstance(h.get("env"), dict):
         temps += [(("harness", "env", k), v) for k, v in h["env"].items() if isinstance(k, str)]
-    temps += [(("harness", k), h.get(k)) for k in ("cwd", "results_json", "junit_glob", "runs_dir")]
+    temps += [(("harness", k), h.get(k)) for k in ("cwd", "results_json", "junit_glob", "runs_dir", "tests_dir")]
     for parts, t in temps:
         if isinstance(t, str) and (p := template_problem(t, PLACEHOLDERS)):
             out.append((parts, p))

@@ -52,12 +52,6 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
         raise ParamsError([(str(case_path), "lab.fix_ref", "no fix ref: pass --ref REF or set lab.fix_ref")])
     # the fix is described in the case file (lab.fix): a recipe branch, or a harness change as env
     fix = dict((case.lab or {}).get("fix") or {}) if fix_ref == meta_fix else {}
-    expected = {}
-    try:       # only to know a load-only failure when no verdict is stored (lab cases)
-        from .lab.recipes import load_meta
-        expected = load_meta(case.recipe).get("expected") or {}
-    except (OSError, ValueError):
-        expected = {}
     kind = fix.get("kind", "recipe")
     env_extra = dict(fix.get("env") or {}) if kind == "harness" else None
     ref = None if kind == "harness" else fix_ref
@@ -74,9 +68,9 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
     before_dir = Path(before) if before else out_dir.parent / case.case
     load_spec = next((p for p in case.probes if p["kind"] == "load"), None)
     found = json.loads((before_dir / "verdict.json").read_text()).get("reproducibility") \
-        if (before_dir / "verdict.json").exists() else expected.get("reproducibility")
+        if (before_dir / "verdict.json").exists() else None
     if load_spec is None and found == "load-only":
-        load_spec = {"kind": "load"}      # no load probe named: the verdict (or the lab recipe) says load-only
+        load_spec = {"kind": "load"}      # no load probe named: the stored verdict says load-only
     with session(case_path, out_dir, fresh=True) as s:
         bundle, node = s.bundle, s.node
         load = None

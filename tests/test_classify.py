@@ -200,6 +200,36 @@ def test_default_probes_reach_the_lab_verdicts(tmp_path, lab_repos, monkeypatch,
     assert (v["reproducibility"], v["cause"], v["sub_cause"]) == (exp["reproducibility"], exp["cause"], exp["sub_cause"])
 
 
+def test_harness_only_case_is_decided_from_code_with_zero_runs(tmp_path, lab_repos, monkeypatch):
+    """keycloak as on cc-ci (de-enrolled: the promote step never runs, so `runs: {max: 0}`): the
+    planned probes read the harness code and warm state, and the verdict comes with no run at all.
+    The same case with a probe list that finds nothing in the code stays unknown (never a guess)."""
+    from redfix_lib.collectors import Context, collect
+    from redfix_lib.isolate import open_bundle, template_values
+    from redfix_lib.nodes import LocalNode
+    from redfix_lib.params import load_case
+    from redfix_lib.pipeline import plan_probes
+    monkeypatch.setenv("REDFIX_LAB_HOME", str(lab_repos))
+    case = load_case(Path(__file__).resolve().parent.parent / "params" / "lab" / "keycloak.yaml")
+    case.probes, case.runs.max = [], 0
+    node = LocalNode("t")
+    b = open_bundle(case, tmp_path / "kc", node)
+    pre, _ = plan_probes(case, b)
+    collect(Context(case=case, bundle=b, node=node, values=template_values(case, b.path, 0)), pre,
+            progress=lambda m: None, logs=False)
+    v = classify(load_bundle(tmp_path / "kc"))
+    assert v["runs"]["total"] == 0
+    assert (v["reproducibility"], v["cause"], v["sub_cause"]) == ("deterministic", "harness", "warm-domain-collision")
+    assert v["confidence"]["value"] >= 0.8 and "zero runs" in v["confidence"]["how"]
+    assert any(e.startswith("harness_code") for e in v["evidence_cited"])
+    # nothing found in the code: zero runs decide nothing
+    b2 = open_bundle(case, tmp_path / "kc2", node)
+    collect(Context(case=case, bundle=b2, node=node, values=template_values(case, b2.path, 0)),
+            [{"kind": "static_rules"}], progress=lambda m: None, logs=False)
+    v2 = classify(load_bundle(tmp_path / "kc2"))
+    assert v2["reproducibility"] == "unknown" and v2["cause"] == "unknown" and v2["confidence"]["value"] == 0.0
+
+
 def test_old_bundle_keeps_its_stored_judgement_and_says_so(tmp_path):
     b = mk_bundle(tmp_path, [True] * 5, evidence=[RULE_R03, sig_ev(1, "x", MARKER)])
     v = classify(b)

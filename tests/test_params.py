@@ -185,6 +185,7 @@ def test_cc_ci_cases_follow_the_contract():
     for c in cases:
         h = c.harness
         assert h.runs_dir == ccci.RUNS_DIR_DEFAULT and not h.results_json and not h.junit_glob, c.case
+        assert h.tests_dir == ccci.TESTS_DIR, c.case
         assert tuple(h.argv) == ccci.HARNESS_ARGV and h.cwd == ccci.HARNESS_CWD, c.case
         assert h.env.get(ccci.SKIP_FETCH_ENV) == "1" and set(ccci.UNSET_FOR_COLD_LATEST) <= set(h.unset), c.case
         assert h.pre and h.pre[0][2] == ccci.STAGED_CHECKOUT, c.case

@@ -20,8 +20,10 @@ def lab(engine):
 
 @pytest.mark.parametrize("case_file", CASES)
 def test_fix_ref_turns_the_failing_test_green(lab, tmp_path, case_file):
+    # the stored investigation is the "before": its verdict (e.g. load-only) decides how the fix is run
+    before = ROOT / "outputs" / "example" / f"lab-{case_file.removesuffix('.yaml')}"
     row = verify_fix(str(ROOT / "params" / "lab" / case_file), runs=1, out=str(tmp_path / "fix"),
-                     progress=lambda m: None)
+                     before=str(before), progress=lambda m: None)
     assert row["status"] == "verified", row
     assert row["now_passing"] == row["previously_failing"] and row["previously_failing"]
     assert row["new_failures"] == [] and row["outcomes"] == ["pass"]

@@ -31,15 +31,19 @@ def asserted(test_source: str) -> dict:          # kept for callers; analyze.ass
 
 
 def _test_source(cx, rel: str) -> tuple[str, str]:
-    """(where, text) of the overlay test: on the node under the harness root (cc-ci:
-    /etc/cc-ci/<rel>), else in the lab recipe's folder."""
-    from ..lab import RECIPES_SRC
-    node_path = str(Path(cx.harness_dir).parent.parent / rel)
+    """(where, text) of the overlay test, read on the node: under the case's harness.tests_dir
+    (cc-ci: /etc/cc-ci/tests/<recipe>/, see ccci.TESTS_DIR) when it names one, else under the
+    harness root. FileNotFoundError when the node has no such test."""
+    from ..gate import expand
+    tdir = getattr(cx.case.harness, "tests_dir", None)
+    if tdir:
+        node_path = str(Path(expand(tdir, cx.values)) / Path(rel).name)
+    else:
+        node_path = str(Path(cx.harness_dir).parent.parent / rel)
     try:
         return node_path, cx.node.read_file(node_path).decode("utf-8", "replace")
-    except (FileNotFoundError, OSError):
-        p = RECIPES_SRC / cx.case.recipe / rel
-        return str(p), p.read_text()
+    except OSError as e:
+        raise FileNotFoundError(f"{node_path}: {e}") from e
 
 
 def collect(cx, spec) -> list[EvidenceItem]:

@@ -47,6 +47,16 @@ def dns_answer(client, network: str, name: str, image: str, service: str | None 
     return sorted(set(IP_RE.findall(answer))), text
 
 
+def probe_image(client, network: str) -> str:
+    """An image already on the node to run the DNS probe from (no registry needed): the image of
+    a running container attached to `network`, the node's own choice rather than a fixed name."""
+    for c in client.containers.list(filters={"network": network, "status": "running"}):
+        tags = c.image.tags
+        if tags:
+            return tags[0]
+    raise RuntimeError(f"no running container on {network} to take a probe image from (name one: probe image:)")
+
+
 def collect(cx, spec) -> list[EvidenceItem]:
     client = cx.node.docker()
     network, name = spec.get("network", "proxy"), spec.get("name", "app")
@@ -60,7 +70,7 @@ def collect(cx, spec) -> list[EvidenceItem]:
             excerpt="\n".join(f"{h['service']} aliases={h['aliases']} vips={h['vips']}" for h in hs),
             data={"network": network, "name": name, "holders": hs, "stacks": stacks,
                   "recipe_holders": [h for h in hs if cx.case.recipe in h["stack"]]})]
-    image = spec.get("image", "redfix-lab/base:1")
+    image = spec.get("image") or probe_image(client, network)
     addrs, raw = dns_answer(client, network, name, image, spec.get("service"))
     art = cx.artifact(f"dns-{network}-{name}.txt")
     art.write_text(raw)
@@ -72,4 +82,4 @@ def collect(cx, spec) -> list[EvidenceItem]:
                 + (", ".join(f"{ip}={owners.get(ip, '?')}" for ip in addrs) or "no answer") + ")",
         excerpt=raw.strip()[-400:],
         data={"network": network, "name": name, "addresses": addrs, "owners": owners,
-              "recipe_addresses": sorted(ip for ip, s in owners.items() if cx.case.recipe in s)})]
+              "recipe_addresses": sorted(ip for ip, s in owners.items() if cx.case.recipe in s), "image": image})]
