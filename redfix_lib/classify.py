@@ -74,6 +74,16 @@ def _load_runs(runs, tier: str) -> list:
     return [r for r in lr if int((r.load or {}).get("rung_index", 0)) == top]
 
 
+def escalation(runs, tier: str) -> list[dict]:
+    """The load ladder's climb as the runs record it (load.escalate): per rung, its conclusive runs and
+    failures, lightest first; [] for bundles without rungs (one fixed level)."""
+    lr = [r for r in runs if r.mode == "under-load" and _conclusive(r, tier) and (r.load or {}).get("rung_index")]
+    idx = sorted({int(r.load["rung_index"]) for r in lr})
+    return [{"rung": next(r.load.get("rung", "") for r in lr if int(r.load["rung_index"]) == i),
+             "runs": sum(int(r.load["rung_index"]) == i for r in lr),
+             "failed": sum(int(r.load["rung_index"]) == i and _reproduces(r, tier) for r in lr)} for i in idx]
+
+
 def load_sequence(runs, tier: str) -> list[bool]:
     return [_reproduces(r, tier) for r in _load_runs(runs, tier)]
 
@@ -93,6 +103,7 @@ def reproducibility(b: Bundle, det_evidence: bool = False) -> dict:
     inconclusive = [r.index for r in b.runs if r.mode in ("isolated", "under-load") and not _conclusive(r, tier)]
     iso = [r for r in b.runs if r.mode == "isolated" and _conclusive(r, tier)]
     load = _load_runs(b.runs, tier)
+    climb = escalation(b.runs, tier)
     k = sum(_reproduces(r, tier) for r in iso)
     lk = sum(_reproduces(r, tier) for r in load)
     other = sorted({t for r in iso + load if not _reproduces(r, tier) for t in _failed_tiers(r)})
@@ -102,7 +113,8 @@ def reproducibility(b: Bundle, det_evidence: bool = False) -> dict:
                         "ci95": list(wilson(k, len(iso)))},
            "under_load": {"runs": len(load), "failed": lk, "rate": round(lk / len(load), 4) if load else None,
                           "ci95": list(wilson(lk, len(load))),
-                          "level": (load[0].load if load else {})},
+                          "level": (load[0].load if load else {}),
+                          **({"escalation": climb} if climb else {})},
            "sweep_failed": bool(tier), "failed_elsewhere": other, "inconclusive_runs": inconclusive,
            "posterior": post, "deterministic_evidence": det_evidence, "consecutive_needed": N_DET,
            "value": value, "confidence": round(conf, 4)}

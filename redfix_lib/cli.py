@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--out", default=None, help="bundle folder (default outputs/<today>/<case>)")
     i.add_argument("--fresh", action="store_true", help="start a new bundle instead of appending runs")
     i.add_argument("--under-load", action="store_true", help="rerun beside controlled stressors")
-    i.add_argument("--load-level", type=_positive(0, 1000), default=None, help="number of CPU-burner tasks (default 8 per core)")
+    i.add_argument("--load-level", type=_positive(0, 1000), default=None, help="CPU burners of the first load rung (default 8 per core); the ladder escalates from there")
     i.add_argument("--ref", default=None, help="run another ref of the recipe as a contrast (mode 'contrast')")
     i.add_argument("--classify", action="store_true", help="write verdict.json afterwards")
     i.set_defaults(fn=cmd_isolate)

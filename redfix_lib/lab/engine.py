@@ -14,10 +14,10 @@ import tarfile
 import time
 from pathlib import Path
 
-from ..bundle import atomic_write_json
+from ..bundle import atomic_write_json, atomic_write_text
 from ..errors import EngineUnavailable
 from ..load import STRESS_STACK
-from . import BASE_IMAGE, HARNESS_DIR, LAB_LABEL, lab_home
+from . import BASE_IMAGE, HARNESS_DIR, LAB_LABEL, RECIPES_SRC, lab_home
 from .harness import lifecycle
 from .recipes import all_images, build_repos, list_recipes, seed_warm_state
 
@@ -197,11 +197,109 @@ def lab_up() -> dict:
     seed_warm_state(home / "ci-warm")
     from .harness import warm as hwarm
     deploy_live_warm(client)
+    st["calibration"] = calibrate(client, st.get("calibration"))
     st["recipes"] = list_recipes()
     st["live_warm"] = sorted(hwarm.WARM_DOMAINS)
     _save_state(st)
     say("lab is up: " + ", ".join(st["recipes"]))
     return st
+
+
+# ---- calibration: the handshake's cost fitted to this machine --------------------------------
+CALIBRATION_VERSION = 1
+ALONE_MAX = 0.4      # alone, the handshake must take at most this fraction of its window
+LOADED_MIN = 1.5     # beside the chosen load, at least this fraction
+CAL_WORK = 200000    # iterations timed alone
+NODE_ENV = "node.env"
+
+
+def _handshake_script() -> str:
+    return (RECIPES_SRC / "_shared" / "handshake.sh").read_text()
+
+
+def _calibration_key(client) -> dict:
+    import hashlib
+    from .recipes import load_meta
+    info = client.info()
+    return {"version": CALIBRATION_VERSION, "cores": int(info.get("NCPU") or 0),
+            "kernel": info.get("KernelVersion", ""), "cgroup": f"v{info.get('CgroupVersion', '1')}/{info.get('CgroupDriver', '')}",
+            "script_sha": hashlib.sha256(_handshake_script().encode()).hexdigest()[:12],
+            "window_s": float(load_meta("mumble")["handshake"]["window_s"])}
+
+
+def fit_work(window_s: float, alone: dict, loaded: dict) -> dict:
+    """The handshake cost (loop iterations) for a window, from timings alone and under load
+    (`Stressors.time_work` records). Model: t = exec overhead + work / rate. Feasible works lie in
+    [w_min, w_max] (loaded >= LOADED_MIN x window, alone <= ALONE_MAX x window); the geometric middle
+    leaves equal multiplicative margins on both sides. Pure: unit-tested."""
+    rate_a = alone["work"] / max(alone["median_s"] - alone["exec_overhead_s"], 1e-3)
+    rate_l = loaded["work"] / max(loaded["median_s"] - loaded["exec_overhead_s"], 1e-3)
+    w_max = (ALONE_MAX * window_s - alone["exec_overhead_s"]) * rate_a
+    w_min = (LOADED_MIN * window_s - loaded["exec_overhead_s"]) * rate_l
+    ok = 0 < w_min <= w_max
+    work = int((w_min * w_max) ** 0.5) if ok else int(max(w_max, 1000))
+    pa = alone["exec_overhead_s"] + work / rate_a
+    pl = loaded["exec_overhead_s"] + work / rate_l
+    return {"work": work, "separates": ok, "slowdown": round(rate_a / rate_l, 2),
+            "rate_alone_per_s": int(rate_a), "rate_loaded_per_s": int(rate_l),
+            "work_range": [int(w_min), int(w_max)],
+            "predicted_alone_s": round(pa, 2), "predicted_loaded_s": round(pl, 2),
+            "alone_fraction": round(pa / window_s, 3), "loaded_fraction": round(pl / window_s, 3)}
+
+
+def calibrate(client, previous: dict | None = None, force: bool = False) -> dict:
+    """Fit mumble's handshake cost to this machine: time a fixed single-threaded CPU workload
+    (handshake.sh itself, through `docker exec` in a Swarm task, the path the custom tier takes)
+    alone, then beside the load ladder's rungs until one separates (alone <= ALONE_MAX x window,
+    loaded >= LOADED_MIN x window). Writes HANDSHAKE_WORK to <lab home>/node.env, returns the
+    record kept in state.json. Reused while the machine key (cores, kernel, cgroup, script, window)
+    is unchanged; REDFIX_LAB_RECALIBRATE=1 forces a new one."""
+    from ..load import Stressors, default_ladder
+    key = _calibration_key(client)
+    env_file = lab_home() / NODE_ENV
+    force = force or os.environ.get("REDFIX_LAB_RECALIBRATE") == "1"
+    if previous and not force and previous.get("key") == key and env_file.exists():
+        return previous
+    window = key["window_s"]
+    script = _handshake_script()
+    say(f"calibrating the handshake cost to this machine ({key['cores']} cores, window {window:g}s) ...")
+    st = Stressors(client)
+    t0 = time.monotonic()
+    tried = []
+    try:
+        st.clear()
+        st.start_probe()
+        alone = st.time_work(CAL_WORK, script, "HANDSHAKE_WORK", samples=5)
+        rate_a = CAL_WORK / max(alone["median_s"] - alone["exec_overhead_s"], 1e-3)
+        w_load = int(min(CAL_WORK, max(20000, 0.15 * rate_a)))     # ~0.15 s alone: bounded cost under load
+        fit = None
+        for rung in default_ladder(key["cores"])[:3]:
+            load = st.apply(rung)
+            loaded = st.time_work(w_load, script, "HANDSHAKE_WORK", samples=3)
+            fit = fit_work(window, alone, loaded)
+            tried.append({"rung": rung.name, "running": load.get("running"), "loaded": loaded,
+                          "slowdown": fit["slowdown"], "separates": fit["separates"]})
+            say(f"  {rung.name}: CPU work x{fit['slowdown']} slower than alone"
+                + (" — separates" if fit["separates"] else " — not enough to separate"))
+            if fit["separates"]:
+                break
+        st.clear(keep_probe=True)
+        check = st.time_work(fit["work"], script, "HANDSHAKE_WORK", samples=1)
+    finally:
+        st.clear()
+    rec = {"key": key, "window_s": window, "alone_max": ALONE_MAX, "loaded_min": LOADED_MIN,
+           "alone": alone, "tried": tried, "rung": tried[-1]["rung"], **fit,
+           "check_alone_s": check["median_s"], "took_s": round(time.monotonic() - t0, 1),
+           "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(env_file, f"# written by `redfix lab up` (calibration {rec['at']})\nHANDSHAKE_WORK={fit['work']}\n")
+    say(f"handshake cost {fit['work']} iterations: alone ~{fit['predicted_alone_s']}s "
+        f"({fit['alone_fraction']:.0%} of {window:g}s; measured {check['median_s']}s), beside {rec['rung']} "
+        f"~{fit['predicted_loaded_s']}s ({fit['loaded_fraction']:.0%})")
+    if not fit["separates"]:
+        say("WARNING: no rung of the load ladder slows CPU-bound work enough on this machine to separate "
+            "alone from loaded; the handshake keeps the alone margin and the load case may not reproduce")
+    return rec
 
 
 COLD_STACK_RE = r"^[a-z0-9]{1,4}-[0-9a-f]{6}_"

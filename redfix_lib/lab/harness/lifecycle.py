@@ -25,12 +25,23 @@ def export_ref(recipe_dir: Path, ref: str, dest: Path) -> Path:
     return dest
 
 
+def node_env() -> dict[str, str]:
+    """The node's own deploy settings: KEY=VALUE lines in <lab home>/node.env (written by `lab up`'s
+    calibration, e.g. HANDSHAKE_WORK); the process environment and the run's env override them."""
+    f = Path(os.environ.get("REDFIX_LAB_HOME") or "/var/lib/redfix-lab") / "node.env"
+    try:
+        lines = f.read_text().splitlines()
+    except OSError:
+        return {}
+    return dict(ln.split("=", 1) for ln in lines if "=" in ln and not ln.lstrip().startswith("#"))
+
+
 def deploy(stack: str, compose_dir: Path, env: dict[str, str]) -> None:
     files = os.environ.get("COMPOSE_FILE") or "compose.yml"
     args = ["docker", "stack", "deploy", "--prune", "--resolve-image", "never"]
     for f in files.split(":"):
         args += ["-c", f]
-    r = subprocess.run(args + [stack], cwd=compose_dir, env={**os.environ, **env}, capture_output=True, text=True)
+    r = subprocess.run(args + [stack], cwd=compose_dir, env={**node_env(), **os.environ, **env}, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"docker stack deploy {stack} failed: {r.stderr.strip()[-800:]}")
 
