@@ -201,3 +201,23 @@ def test_fit_work_reports_a_load_that_does_not_separate():
     loaded = {"work": 200000, "median_s": 0.27, "exec_overhead_s": 0.05}
     f = fit_work(4.0, alone, loaded)
     assert not f["separates"] and f["alone_fraction"] <= ALONE_MAX + 1e-3 and f["loaded_fraction"] < LOADED_MIN
+
+
+def test_node_env_reaches_the_handshake_through_the_recipe(tmp_path, monkeypatch):
+    """lab up's calibration -> <lab home>/node.env -> every deploy's env -> mumble's compose -> the CGI."""
+    import subprocess
+    import yaml
+    from redfix_lib.lab import RECIPES_SRC
+    from redfix_lib.lab.harness.lifecycle import node_env
+    from redfix_lib.lab.recipes import load_meta
+    monkeypatch.setenv("REDFIX_LAB_HOME", str(tmp_path))
+    assert node_env() == {}
+    (tmp_path / "node.env").write_text("# written by lab up\nHANDSHAKE_WORK=1234\n\n")
+    assert node_env() == {"HANDSHAKE_WORK": "1234"}
+    for tag in load_meta("mumble")["versions"]:
+        app = yaml.safe_load((RECIPES_SRC / "mumble" / "versions" / tag / "compose.yml").read_text())["services"]["app"]
+        assert app["environment"]["HANDSHAKE_WORK"] == "${HANDSHAKE_WORK:-350000}"
+    script = RECIPES_SRC / "_shared" / "handshake.sh"
+    out = subprocess.run(["sh", str(script)], env={"HANDSHAKE_WORK": "1234", "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, check=True).stdout
+    assert "ServerSync" in out and "work=1234" in out
