@@ -35,8 +35,13 @@ def _grep(paths, text):
 
 
 def test_lab_up_is_idempotent_and_complete(lab):
+    cal = engine.load_state()["calibration"]
     engine.lab_up()
     status = engine.lab_status()
+    # the handshake calibration is made once per machine and handed to deploys through node.env
+    assert status["state"]["calibration"]["at"] == cal["at"]
+    assert f"HANDSHAKE_WORK={cal['work']}\n" in (lab_home() / "node.env").read_text()
+    assert cal["rung"] in [t["rung"] for t in cal["tried"]] and "redfix-stress" not in status["stacks"]   # probe + stressors gone
     assert status["swarm"] == "active" and status["proxy_network"] and status["base_image"]
     assert set(list_recipes()) <= set(status["recipes"])
     assert "warm-keycloak_lab_redfix_test" in status["stacks"]
