@@ -21,6 +21,7 @@ This module does not import isolate.py: callers pass `run_fn(load) -> RunRecord`
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -28,7 +29,7 @@ from typing import Callable
 from .results import reproduction
 
 STRESS_STACK = "redfix-stress"
-STRESS_IMAGE = "redfix-lab/base:1"
+STRESS_IMAGE_ENV = "REDFIX_STRESS_IMAGE"     # an image on the node with sh and dd (busybox will do)
 BURNER = ["sh", "-c", "trap 'exit 0' TERM; while :; do :; done"]
 IO_LOOP = ["sh", "-c", "trap 'exit 0' TERM; while :; do dd if=/dev/zero of=/tmp/io bs=1M count=64 conv=fsync "
                        "2>/dev/null; rm -f /tmp/io; done"]
@@ -83,8 +84,15 @@ def ladder_from_spec(spec: dict | None, cores: int | None = None) -> list[Rung]:
 class Stressors:
     """Start / clear the stressor services for a rung on one engine (a docker SDK client)."""
 
-    def __init__(self, client, image: str = STRESS_IMAGE, timeout: float = 90):
-        self.client, self.image, self.timeout = client, image, timeout
+    def __init__(self, client, image: str | None = None, timeout: float = 90):
+        self.client, self.timeout = client, timeout
+        self._image = image
+
+    @property
+    def image(self) -> str:
+        if self._image is None:
+            self._image = stress_image(self.client)
+        return self._image
 
     def facts(self) -> dict:
         info = self.client.info()
@@ -198,7 +206,19 @@ class Stressors:
             time.sleep(1)
 
 
-def start_stressors(client, replicas: int, image: str = STRESS_IMAGE, timeout: float = 60) -> dict:
+def stress_image(client) -> str:
+    """The image stressors run from: $REDFIX_STRESS_IMAGE, else an image the node already has (no
+    registry is assumed): one a running container uses, small shell-bearing bases first."""
+    if os.environ.get(STRESS_IMAGE_ENV):
+        return os.environ[STRESS_IMAGE_ENV]
+    tags = [t for c in client.containers.list(filters={"status": "running"}) for t in (c.image.tags or [])]
+    pref = [t for t in tags if re.search(r"(^|/)(busybox|alpine|debian|ubuntu)(:|$)|/base:", t)]
+    if pref or tags:
+        return sorted(pref)[0] if pref else tags[0]
+    raise RuntimeError(f"no image on the node to run stressors from: set {STRESS_IMAGE_ENV}")
+
+
+def start_stressors(client, replicas: int, image: str | None = None, timeout: float = 60) -> dict:
     """Start `replicas` CPU burners (one CPU-only rung); returns the load description."""
     s = Stressors(client, image, timeout)
     if replicas <= 0:

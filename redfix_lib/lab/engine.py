@@ -275,7 +275,7 @@ def calibrate(client, previous: dict | None = None, force: bool = False) -> dict
     window = key["window_s"]
     script = _handshake_script()
     say(f"calibrating the handshake cost to this machine ({key['cores']} cores, window {window:g}s) ...")
-    st = Stressors(client)
+    st = Stressors(client, BASE_IMAGE)
     t0 = time.monotonic()
     tried = []
     try:

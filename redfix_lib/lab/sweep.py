@@ -13,7 +13,7 @@ from pathlib import Path
 from ..bundle import atomic_write_json, atomic_write_text
 from ..errors import RedfixError
 from ..load import default_level, start_stressors, stop_stressors
-from . import lab_home
+from . import BASE_IMAGE, lab_home
 from .recipes import list_recipes, load_meta
 
 RECIPE_TIMEOUT_S = 1500
@@ -35,7 +35,7 @@ def run_sweep(stress: int | None = None, recipes: list[str] | None = None, out: 
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t0 = time.monotonic()
     print(f"[sweep] {len(names)} recipes concurrently, {level} CPU burners", flush=True)
-    load = start_stressors(client, level)
+    load = start_stressors(client, level, BASE_IMAGE)
     procs = {}
     try:
         for n in names:
