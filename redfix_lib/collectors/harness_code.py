@@ -89,16 +89,10 @@ def collect(cx, spec) -> list[EvidenceItem]:
         raise RuntimeError(f"harness code probe exited {code}")
     d = json.loads(out.decode())
     val, other = d["value"], d["against"]
-    if isinstance(other, dict):
-        hits = sorted(k for k, v in other.items() if v == val)
-    elif isinstance(other, (list, tuple)):
-        hits = [str(i) for i, v in enumerate(other) if v == val]
-    else:
-        hits = ["<value>"] if other == val else []
+    # raw facts only: whether the value collides with the table is judged at classify time
+    # (analyze.harness_item), so a stored bundle is re-judged by today's code
     return [EvidenceItem(
         id=f"harness_code:{call}({arg})~{against}", kind="harness_code", source=", ".join(d["files"]), status="ok",
-        summary=(f"{call}({arg!r}) = {val!r}; " + (f"EQUALS {against}[{', '.join(map(repr, hits))}]" if hits
-                                                  else f"differs from every value of {against}")),
+        summary=f"{call}({arg!r}) = {val!r}; {against} read (compared at classify time)",
         excerpt=f"{call}({arg!r}) -> {val!r}\n{against} -> {json.dumps(other, sort_keys=True)}",
-        data={"call": call, "arg": arg, "value": val, "against": against, "against_value": other,
-              "collides_with": hits})]
+        data={"call": call, "arg": arg, "value": val, "against": against, "against_value": other})]
