@@ -402,6 +402,7 @@ def stop_tree(proc: subprocess.Popen, marker: str | None, exclude: set[int], gra
     once it is gone the rest get END_GRACE_S), then SIGKILL whatever of the run is left, again
     until nothing remains, and reap what was re-parented to us. Returns how many were signalled."""
     exclude = set(exclude)
+    own = {proc.pid}           # the leader is Popen's to reap (its exit status), never ours
 
     def alive() -> set[int]:
         left = run_processes(proc.pid, marker, exclude)
@@ -415,7 +416,7 @@ def stop_tree(proc: subprocess.Popen, marker: str | None, exclude: set[int], gra
         deadline = time.monotonic() + grace
         leader_gone = None
         while time.monotonic() < deadline:
-            _reap(total)
+            _reap(total - own)
             if proc.poll() is not None:
                 if not alive():
                     break
@@ -430,14 +431,14 @@ def stop_tree(proc: subprocess.Popen, marker: str | None, exclude: set[int], gra
             total |= left
             _signal_all(left, signal.SIGKILL)
             time.sleep(0.02)
-            _reap(total)
+            _reap(total - own)
         try:
             proc.wait(timeout=KILL_GRACE_S)
         except subprocess.TimeoutExpired:
             pass
     # orphans of the run that ended on their own were re-parented to us: reap the zombies
     me = os.getpid()
-    _reap(total | {p for p, (pp, _, st) in _proc_table().items()
+    _reap((total - own) | {p for p, (pp, _, st) in _proc_table().items()
                    if pp == me and st == "Z" and p not in exclude and p != proc.pid})
     return len(total)
 
