@@ -327,3 +327,41 @@ def redact_text(text: str, redactor: Redactor | None = None) -> str:
 
 def redact_stream(src: IO[bytes], dst: IO[bytes], values: Iterable[str] = ()) -> int:
     return Redactor(values=values).stream(src, dst)
+
+
+_NB_TEXT = ("text/plain", "text/markdown", "text/html", "text/latex", "application/json")
+
+
+def redact_notebook(path, red: Redactor | None = None) -> bool:
+    """Redact an executed notebook's outputs in place (streams, text/html/markdown data, error
+    values and tracebacks); images are left as they are. True when something changed."""
+    import json
+    from pathlib import Path
+    p = Path(path)
+    if not p.is_file():
+        return False
+    red = red or default_redactor()
+    nb = json.loads(p.read_text(encoding="utf-8"))
+
+    def txt(v):
+        if isinstance(v, list):
+            return [red.text(x) if isinstance(x, str) else x for x in v]
+        return red.text(v) if isinstance(v, str) else red.obj(v)
+    before = json.dumps(nb, sort_keys=True)
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) or []:
+            if "text" in out:
+                out["text"] = txt(out["text"])
+            for k in ("evalue",):
+                if isinstance(out.get(k), str):
+                    out[k] = red.text(out[k])
+            if isinstance(out.get("traceback"), list):
+                out["traceback"] = txt(out["traceback"])
+            for mime in _NB_TEXT:
+                if mime in (out.get("data") or {}):
+                    out["data"][mime] = txt(out["data"][mime])
+    if json.dumps(nb, sort_keys=True) == before:
+        return False
+    from .bundle import atomic_write_text
+    atomic_write_text(p, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return True

@@ -67,7 +67,7 @@ SECRETS = [
     "JunitUrlPw30", "Yt5Rk9Wm2Qp7Lx3Nv8Bz4Hc6Jd1Fg0Sa",
     # in the case file itself (argv, env, messages)
     "ArgvFlagPw88", "ArgvUrlSecret77", "CaseEnvDbPw13planted", "sk_live_CaseEnvStripe000031", "SweepMsgTok19planted",
-    "DescMysqlPw20",
+    "DescMysqlPw20", "CwdSecretPw31",
 ]
 
 
@@ -147,8 +147,15 @@ def test_planted_secrets_never_reach_any_output(tmp_path):
     assert r.returncode == 0, r.stderr
     # 2. a live batch: notebooks, verdicts, STATUS.md/html, manifest
     _case(params, "leak-batch", "fail")
+    # a case that crashes its notebook with the secret in the exception (missing cwd)
+    _case(params, "leak-crash", "fail", extra="").write_text(
+        (params / "leak-crash.yaml").read_text().replace(
+            "  results_json:", '  cwd: "/nonexistent/https://u:CwdSecretPw31@host/x"\n  results_json:'))
     r = _redfix("batch", str(params), "--out-root", str(out), "--date", "2026-11-28", env=env)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == 1, r.stdout + r.stderr
+    man = json.loads((out / "2026-11-28" / "manifest.json").read_text())
+    assert man["cases"]["leak-batch"]["status"] == "ok" and man["summary"] == "ok"
+    assert man["cases"]["leak-crash"]["status"] == "notebook-error" and "nonexistent" in man["cases"]["leak-crash"]["error"]
     # 3. interrupted runs: SIGTERM and SIGINT while the harness is running
     interrupted = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -182,7 +189,8 @@ def test_planted_secrets_never_reach_any_output(tmp_path):
         assert [x.outcome for x in ib.runs] == ["interrupted"]
         assert ib.runs[0].result.tiers[0].status == "unver"
         assert "now hanging" in (bdir / ib.runs[0].log).read_text()
-    assert not any((tmp_path / "stage").rglob("*")) or all(p.is_dir() for p in (tmp_path / "stage").rglob("*"))
+    # nothing staged is left behind (the private staging folders are removed after every run, a crash included)
+    assert [str(p) for p in (tmp_path / "stage").glob("redfix-stage-*/*")] == []
 
 
 @pytest.mark.parametrize("text,secret", [
