@@ -294,3 +294,15 @@ def test_batch_outputs_are_0644(tmp_path):
     for name in ("STATUS.md", "STATUS.html", "manifest.json", f"{cases[0]}.ipynb", f"{cases[0]}/verdict.json"):
         assert (day / name).stat().st_mode & 0o777 == 0o644, name
     assert day.stat().st_mode & 0o777 == 0o755
+
+
+def test_sweep_messages_redacted(tmp_path):
+    """The sweep report's rows (sweep.json, sweep.md) carry failure messages: redacted."""
+    from redfix_lib.lab.sweep import format_report, sweep_entry
+    (tmp_path / "results.json").write_text(json.dumps({"ref": "1.0", "stages": [{"name": "install", "status": "fail",
+        "tests": [{"name": "t", "status": "fail", "message": "git clone https://u:SweepUrlPw1@h/r --token SweepTok2"}]}]}))
+    e = sweep_entry(tmp_path, {"exit_code": 1}, Redactor(node_env=False))
+    md = format_report({"started": "x", "wall_s": 1, "load": 0, "recipes": {"r": e}})
+    for text in (json.dumps(e), md):
+        assert "SweepUrlPw1" not in text and "SweepTok2" not in text
+    assert "https://u:***REDACTED***@h/r" in md and e["failed_tiers"] == ["install"]
