@@ -193,7 +193,7 @@ class LocalNode(Node):
             before = _children(os.getpid())
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE if redact else log, stderr=subprocess.STDOUT,
-                                    env=env, cwd=cwd, start_new_session=True)
+                                    env=env, cwd=cwd, start_new_session=True, preexec_fn=_parent_death_term)
             pump = None
             if redact is not None:
                 import threading
@@ -328,6 +328,20 @@ def make_subreaper() -> bool:
     except (OSError, AttributeError):
         _subreaper = False
     return _subreaper
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _parent_death_term() -> None:
+    """In the harness (between fork and exec): SIGTERM it when redfix dies without a chance to
+    clean up (SIGKILL, OOM), so it still tears down. Its escaped descendants are then only
+    found by the next run's busy probes."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _proc_table() -> dict[int, tuple[int, int, str]]:

@@ -142,3 +142,31 @@ def test_signal_to_batch_mid_notebook_leaves_nothing_running(tmp_path):
     time.sleep(0.5)
     assert [x for x in spawned if _alive(x)] == []
     load_bundle(tmp_path / "out" / "d" / "spawn-teardown")        # still loads
+
+
+def test_sigkill_to_redfix_still_terminates_the_harness(tmp_path):
+    """redfix killed without a chance to clean up (SIGKILL): the harness leader gets SIGTERM from
+    the kernel (parent-death signal) and runs its teardown."""
+    out = tmp_path / "o"
+    p = subprocess.Popen([sys.executable, "-m", "redfix_lib.cli", "isolate", str(_case(tmp_path, "teardown")),
+                          "--runs", "1", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=_env(tmp_path))
+    log = out / "runs" / "001" / "harness.log"
+    deadline = time.monotonic() + 60
+    while not (log.exists() and "hanging" in log.read_text()):
+        assert time.monotonic() < deadline and p.poll() is None, "the harness never started"
+        time.sleep(0.1)
+    stage = next((tmp_path / "stage").glob("redfix-stage-*/*/run"))
+    p.kill()
+    p.communicate(timeout=30)
+    deadline = time.monotonic() + 15
+    while not (stage / "teardown").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert (stage / "teardown").read_text() == "done"
+    finally:        # what escaped the group has no redfix left to stop it: the test does
+        for pid in [int(x) for x in (stage / "pids").read_text().split()]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
