@@ -2,8 +2,12 @@
 
 Contract of Node.run: the command is an argv list started as its own process
 group with env set/unset, stdout+stderr streamed straight into a log file
-(bounded memory however much it prints), and on timeout the whole group is
-killed and the run is reported as 'timeout'. Node.lock() is an exclusive
+(bounded memory however much it prints; LocalNode redacts it on the way,
+`streams_redacted`), and on timeout the whole group is killed and the run is
+reported as 'timeout'. LocalNode also stops every descendant that left the group
+(it is their child subreaper; a marker in their environment) on timeout, at the
+end of the run and when redfix is interrupted (status 'interrupted'), giving the
+harness REDFIX_KILL_GRACE_S (default 30) between SIGTERM and SIGKILL. Node.lock() is an exclusive
 per-node lock; Node.busy_reasons() evaluates the configured busy probes.
 """
 from __future__ import annotations
