@@ -103,13 +103,14 @@ FLAG_RE = re.compile(
 MYSQL_RE = re.compile(r"(\b(?:mysql\w*|mariadb[\w-]*)\b[^\n|;&]*?\s-p)([^\s\"']+)", _A)
 # KEY=value / key: value / "key": "value" / key => value where the key names a secret
 _QVAL = r"(?:\\\"(?:[^\\]|\\(?!\"))*?\\\"|\"(?:[^\"\\]|\\.)*\"|'[^'\n]*')"
+_UNQ = r"(?![\[{(<])[^\s\"',;&)}\]]+"       # an unquoted value (never a JSON/YAML list or mapping)
 ASSIGN_RE = re.compile(
     r"((?<![A-Za-z0-9])[A-Za-z0-9_.-]*" + _KEYWORD + r"[A-Za-z0-9_.-]*\\?[\"']?\s*(?:=>|[:=])[ \t]*)"
-    r"(" + _QVAL + r"|[^\s\"',;&)}\]]+)", _I)
+    r"(" + _QVAL + r"|" + _UNQ + r")", _I)
 # SOME_KEY=value in environment style (upper-case names with KEY/AUTH/... inside)
 ENV_ASSIGN_RE = re.compile(
     r"((?<![A-Za-z0-9_])[A-Z][A-Z0-9_]*(?:KEY|AUTH|CREDENTIALS?|PRIVATE|COOKIE|SESSION)[A-Z0-9_]*[ \t]*=[ \t]*)"
-    r"(" + _QVAL + r"|[^\s\"',;&)}\]]+)", _A)
+    r"(" + _QVAL + r"|" + _UNQ + r")", _A)
 # YAML `password: a multi word value` (a key at the start of a line): the rest of the line
 YAML_LINE_RE = re.compile(
     r"(^[ \t]*(?:-[ \t]+)?[\"']?[A-Za-z0-9_.-]*" + _KEYWORD + r"[A-Za-z0-9_.-]*[\"']?[ \t]*:[ \t]+)"
@@ -144,13 +145,19 @@ def _looks_random(tok: str) -> bool:
     return _entropy(core) >= 4.0
 
 
+_PATH_RE = re.compile(r"(?:/|\./|~/)[\w./@+-]*", _A)
+
+
 def _keep_shape(m: re.Match) -> str:
     v = m.group(2)
-    if v.strip("\"'\\").strip().lower() in _NOT_SECRET:
-        return m.group(0)
+    core = v.strip("\"'\\").strip()
+    if core.lower() in _NOT_SECRET or _PATH_RE.fullmatch(core):
+        return m.group(0)          # empty, null/true/false, a file path (DB_PASSWORD_FILE=/run/secrets/db)
     for q in ('\\"', '"', "'"):
         if len(v) >= 2 * len(q) and v.startswith(q) and v.endswith(q):
             return m.group(1) + q + _R + q
+    if '"' in m.group(1):          # a JSON key with a bare value (number): stay valid JSON
+        return m.group(1) + '"' + _R + '"'
     return m.group(1) + _R
 
 
@@ -222,8 +229,8 @@ class Redactor:
         if isinstance(o, str):
             return self.text(o)
         if isinstance(o, dict):
-            return {k: (_R if isinstance(k, str) and _secret_key(k) and isinstance(v, str)
-                        and v.strip().lower() not in _NOT_SECRET else self.obj(v)) for k, v in o.items()}
+            return {k: (_R if isinstance(k, str) and _secret_key(k) and _maskable(v) else self.obj(v))
+                    for k, v in o.items()}
         if isinstance(o, (list, tuple)):
             return [self.obj(v) for v in o]
         return o
@@ -240,8 +247,7 @@ class Redactor:
         return out
 
     def env(self, env: dict[str, str]) -> dict[str, str]:
-        return {k: (_R if _secret_key(k) and v.strip().lower() not in _NOT_SECRET else self.text(v))
-                for k, v in env.items()}
+        return {k: (_R if _secret_key(k) and _maskable(v) else self.text(v)) for k, v in env.items()}
 
     # ---- streams and files ------------------------------------------------------------------
     def stream(self, src: IO[bytes], dst: IO[bytes], flush: bool = False) -> int:
@@ -287,6 +293,11 @@ class Redactor:
             self.file(p, t)
             written.append(str(t))
         return written
+
+
+def _maskable(v) -> bool:
+    """A value under a secret-looking key that is worth masking (not empty/null/bool, not a path)."""
+    return isinstance(v, str) and v.strip().lower() not in _NOT_SECRET and not _PATH_RE.fullmatch(v.strip())
 
 
 def _secret_key(k: str) -> bool:

@@ -306,3 +306,18 @@ def test_sweep_messages_redacted(tmp_path):
     for text in (json.dumps(e), md):
         assert "SweepUrlPw1" not in text and "SweepTok2" not in text
     assert "https://u:***REDACTED***@h/r" in md and e["failed_tiers"] == ["install"]
+
+
+def test_redaction_keeps_json_valid_and_stored_lab_evidence_intact():
+    """Redacting results.json/tasks.json must leave them parseable; the stored lab bundles (real
+    harness logs, service logs, results) hold no secret, so redaction changes none of their lines."""
+    r = Redactor(node_env=False)
+    doc = '{"secret_version": 3, "secrets": [], "token": {"a": 1}, "password": 12345, "api_key": "k y", "x": null}'
+    out = json.loads(r.text(doc))
+    assert out == {"secret_version": REDACTED, "secrets": [], "token": {"a": 1}, "password": REDACTED,
+                   "api_key": REDACTED, "x": None}
+    files = [p for p in (ROOT / "outputs" / "example").rglob("*") if p.suffix in (".log", ".json", ".xml")]
+    assert len(files) > 50
+    changed = [(p.name, ln) for p in files for ln in p.read_text(errors="replace").splitlines(keepends=True)
+               if r.line(ln) != ln]
+    assert changed == []
