@@ -26,8 +26,8 @@ class RunRecord:
     started: str
     wall_s: float
     exit_code: int | None
-    proc_status: str          # exited | timeout | error
-    outcome: str              # pass | fail | timeout | error | inconclusive (the run's outcome could not be read)
+    proc_status: str          # exited | timeout | error | interrupted
+    outcome: str              # pass | fail | timeout | error | inconclusive (the run's outcome could not be read) | interrupted (redfix was stopped mid-run)
     result: HarnessResult
     log: str                  # path relative to bundle dir
     artifacts: list[str] = field(default_factory=list)
@@ -186,8 +186,8 @@ def _bundle_schema() -> dict:
            "properties": {"index": {"type": "integer", "minimum": 1, "maximum": 100000},
                           "mode": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"}, "started": s, "wall_s": n,
                           "exit_code": {"type": ["integer", "null"]},
-                          "proc_status": {"enum": ["exited", "timeout", "error"]},
-                          "outcome": {"enum": ["pass", "fail", "timeout", "error", "inconclusive"]}, "result": result,
+                          "proc_status": {"enum": ["exited", "timeout", "error", "interrupted"]},
+                          "outcome": {"enum": ["pass", "fail", "timeout", "error", "inconclusive", "interrupted"]}, "result": result,
                           "log": s, "artifacts": {"type": "array", "items": s}, "ref": s, "load": o, "error": s}}
     ev = {"type": "object", **_keys(EvidenceItem), "required": ["id", "kind", "source", "status", "summary"],
           "properties": {"id": s, "kind": s, "source": s, "status": {"enum": ["ok", "unavailable"]}, "summary": s,

@@ -128,8 +128,8 @@ def test_signal_to_batch_mid_notebook_leaves_nothing_running(tmp_path):
     params.mkdir()
     _case(params, "teardown")
     p = subprocess.Popen([sys.executable, "-m", "redfix_lib.cli", "batch", str(params), "--out-root", str(tmp_path / "out"),
-                          "--date", "d"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
-    log = tmp_path / "out" / "d" / "spawn-teardown" / "runs" / "001" / "harness.log"
+                          "--date", "2026-11-28"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
+    log = tmp_path / "out" / "2026-11-28" / "spawn-teardown" / "runs" / "001" / "harness.log"
     deadline = time.monotonic() + 120
     while not (log.exists() and "hanging" in log.read_text()):
         assert time.monotonic() < deadline and p.poll() is None, "the harness never started"
@@ -141,7 +141,7 @@ def test_signal_to_batch_mid_notebook_leaves_nothing_running(tmp_path):
     assert "interrupted by SIGTERM" in err
     time.sleep(0.5)
     assert [x for x in spawned if _alive(x)] == []
-    load_bundle(tmp_path / "out" / "d" / "spawn-teardown")        # still loads
+    load_bundle(tmp_path / "out" / "2026-11-28" / "spawn-teardown")        # still loads
 
 
 def test_sigkill_to_redfix_still_terminates_the_harness(tmp_path):
