@@ -298,15 +298,27 @@ def test_batch_outputs_are_0644(tmp_path):
 
 
 def test_sweep_messages_redacted(tmp_path):
-    """The sweep report's rows (sweep.json, sweep.md) carry failure messages: redacted."""
+    """The sweep report's rows (sweep.json, sweep.md) carry failure messages (JUnit assertion text,
+    the WC5 promote failure from the log): redacted."""
     from redfix_lib.lab.sweep import format_report, sweep_entry
-    (tmp_path / "results.json").write_text(json.dumps({"ref": "1.0", "stages": [{"name": "install", "status": "fail",
-        "tests": [{"name": "t", "status": "fail", "message": "git clone https://u:SweepUrlPw1@h/r --token SweepTok2"}]}]}))
-    e = sweep_entry(tmp_path, {"exit_code": 1}, Redactor(node_env=False))
-    md = format_report({"started": "x", "wall_s": 1, "load": 0, "recipes": {"r": e}})
+    rd = tmp_path / "gitea"
+    rd.mkdir()
+    (rd / "results.json").write_text(json.dumps({"schema": 2, "recipe": "gitea", "ref": "1.0", "stages": [
+        {"name": "lint", "status": "fail"},
+        {"name": "install", "status": "fail", "tests": [{"name": "t", "status": "fail"}]}]}))
+    (rd / "junit-install.xml").write_text(
+        '<testsuite><testcase name="t"><failure message="git clone https://u:SweepUrlPw1@h/r --token SweepTok2">'
+        "trace</failure></testcase></testsuite>")
+    (rd / "harness.log").write_text("!! WC5 promote failed for gitea: push https://bot:SweepPromotePw3@h/r (1)\n")
+    e = sweep_entry(rd, {"exit_code": 1}, Redactor(node_env=False))
+    md = format_report({"started": "x", "wall_s": 1, "load": 0, "recipes": {"gitea": e}})
     for text in (json.dumps(e), md):
-        assert "SweepUrlPw1" not in text and "SweepTok2" not in text
-    assert "https://u:***REDACTED***@h/r" in md and e["failed_tiers"] == ["install"]
+        assert "SweepUrlPw1" not in text and "SweepTok2" not in text and "SweepPromotePw3" not in text
+    assert "https://u:***REDACTED***@h/r" in md
+    assert e["failed_tiers"] == ["install", "promote"] and "lint" not in e["tiers"]
+    assert "https://bot:***REDACTED***@h/r" in e["failures"][-1]["message"]
+    (rd / "harness.log").unlink()              # no log (the harness never started): no promote step, still a row
+    assert sweep_entry(rd, {"exit_code": 1}, Redactor(node_env=False))["failed_tiers"] == ["install"]
 
 
 def test_redaction_keeps_json_valid_and_stored_lab_evidence_intact():
@@ -345,3 +357,64 @@ def test_executed_notebook_outputs_redacted(tmp_path):
     assert png in text
     nbformat.validate(nbformat.read(str(p), as_version=4))
     assert redact_notebook(p, Redactor(node_env=False)) is False       # idempotent
+
+
+RUNS_DIR_HARNESS = '''
+import json, os, sys
+rd = os.path.join(os.environ["CCCI_RUNS_DIR"], os.environ.get("DRONE_BUILD_NUMBER") or f"manual-{os.getpid()}")
+os.makedirs(os.path.join(rd, "services", "cold"), exist_ok=True)
+tok = os.environ["DEPLOY_TOKEN"]
+with open(os.path.join(rd, "junit-install.xml"), "w") as f:
+    f.write('<testsuite><testcase name="test_serves"><failure message="git push https://admin:RunFolderJunitPw41@h/r">'
+            f'token {tok}</failure></testcase></testsuite>')
+with open(os.path.join(rd, "results.json"), "w") as f:
+    json.dump({"schema": 2, "recipe": os.environ["RECIPE"], "ref": "", "lint": {"detail": f"--token {tok}"},
+               "stages": [{"name": "install", "status": "fail", "tests": [{"name": "test_serves", "status": "fail"}]}]}, f)
+with open(os.path.join(rd, "services", "cold", "app.log"), "w") as f:
+    f.write(f"boot DB_PASSWORD=RunFolderSvcPw42 token={tok}\\n")
+print(f"deploying with {tok}", flush=True)
+sys.exit(1)
+'''
+
+
+def test_run_folder_under_runs_dir_comes_in_redacted(tmp_path, monkeypatch):
+    """A cc-ci-style harness writes its run folder under harness.runs_dir (outside the stage):
+    what redfix fetches from there (results.json, JUnit, saved service logs) passes the redactor."""
+    from redfix_lib.isolate import isolate, open_bundle
+    from redfix_lib.nodes import make_node
+    from redfix_lib.params import load_case
+    monkeypatch.setenv("REDFIX_LOCK_DIR", str(tmp_path / "locks"))
+    monkeypatch.setenv("REDFIX_STAGE_DIR", str(tmp_path / "stage"))
+    (tmp_path / "h.py").write_text(RUNS_DIR_HARNESS)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    p = tmp_path / "c.yaml"
+    p.write_text(textwrap.dedent(f"""\
+        case: runsdir
+        recipe: gitea
+        ref: "1.0.0"
+        sweep_failure: {{tier: install, tests: [test_serves]}}
+        harness:
+          argv: ["{sys.executable}", "{tmp_path / 'h.py'}"]
+          env: {{RECIPE: "{{recipe}}", CCCI_RUNS_DIR: "{runs}", DEPLOY_TOKEN: "RunFolderTok40xyz"}}
+          runs_dir: "{runs}"
+        runs: {{max: 1, min: 1, stop_rule: fixed}}
+        timeout_s: 60
+        """))
+    case = load_case(p)
+    node = make_node(case.node)
+    with node.lock():
+        b = open_bundle(case, tmp_path / "bundle", node)
+        isolate(case, b, node, runs=1, progress=lambda m: None)
+    b = load_bundle(tmp_path / "bundle")
+    r = b.runs[0]
+    rd = b.path / "runs" / "001"
+    assert r.result.source == "results.json" and r.outcome == "fail"
+    assert (rd / "junit-install.xml").exists() and (rd / "services" / "cold" / "app.log").exists()
+    assert r.result.failed_tests()[0].message.startswith("git push https://admin:***REDACTED***@h/r")
+    for f in (p for p in b.path.rglob("*") if p.is_file()):
+        data = f.read_bytes()
+        for s in ("RunFolderTok40xyz", "RunFolderJunitPw41", "RunFolderSvcPw42"):
+            assert s.encode() not in data, (s, f)
+    json.loads((rd / "results.json").read_text())          # still valid JSON after redaction
+    assert not list((tmp_path / "stage").glob("*/*")), "the stage is removed after the run"

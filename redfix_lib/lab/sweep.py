@@ -122,7 +122,8 @@ def sweep_entry(rd: Path, entry: dict, red: Redactor) -> dict:
                              for s in res["stages"] if s["name"] != "lint"
                              for t in s.get("tests", []) if t["status"] == "fail"]
         from ..results import orchestrator_steps
-        steps = orchestrator_steps((rd / "harness.log").read_text(errors="replace"), rd.name)
+        log = rd / "harness.log"
+        steps = orchestrator_steps(log.read_text(errors="replace"), rd.name) if log.is_file() else []
         promote_fail = [t.detail for t in steps if t.status == "fail"]
         if promote_fail:
             entry["failures"].append({"tier": "promote", "test": "WC5 promote", "message": promote_fail[-1][:400]})
