@@ -73,6 +73,11 @@ def _run_case(c, day: Path, live: bool, force: bool, node: str | None, bar: bool
         entry["status"] = "node-unreachable" if getattr(e, "ename", "") == "NodeUnreachable" else _status_of(e)
         entry["error"] = f"{getattr(e, 'ename', type(e).__name__)}: " + \
             (str(getattr(e, "evalue", "") or e).strip().splitlines() or [""])[-1][:300]
+    from .isolate import case_redactor
+    from .safety import redact_notebook
+    red = case_redactor(c)
+    redact_notebook(nb_out, red)             # an exception's text in a cell output, like every output
+    entry = red.obj(entry)
     entry["wall_s"] = round(time.monotonic() - t0, 1)
     vf = day / c.case / "verdict.json"
     if vf.exists() and entry["status"] == "ok":

@@ -26,8 +26,8 @@ class RunRecord:
     started: str
     wall_s: float
     exit_code: int | None
-    proc_status: str          # exited | timeout | error
-    outcome: str              # pass | fail | timeout | error | inconclusive (the run's outcome could not be read)
+    proc_status: str          # exited | timeout | error | interrupted
+    outcome: str              # pass | fail | timeout | error | inconclusive (the run's outcome could not be read) | interrupted (redfix was stopped mid-run)
     result: HarnessResult
     log: str                  # path relative to bundle dir
     artifacts: list[str] = field(default_factory=list)
@@ -73,6 +73,8 @@ class Bundle:
     redfix_version: str = __version__
     schema_version: int = SCHEMA_VERSION
     created: str = ""
+    # the case's safety.Redactor (set by isolate.open_bundle); never stored
+    redactor: object = field(default=None, repr=False, compare=False)
 
     # ---- paths ----------------------------------------------------------
     @property
@@ -113,20 +115,40 @@ class Bundle:
             "notes": self.notes,
         }
 
+    def redact(self, o):
+        """The last redaction before storage (idempotent: stored text is redacted already)."""
+        from .safety import default_redactor
+        return (self.redactor or default_redactor()).obj(o)
+
     def save(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.json_path, self.to_dict())
+        atomic_write_json(self.json_path, self.redact(self.to_dict()))
 
 
 def atomic_write_json(path: str | os.PathLike, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask() would, for a moment, for every thread)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Temp file + fsync + rename. The file gets the mode a plain open() would give (0666 minus
+    the umask: 0644 usually), not mkstemp's private 0600: reports are meant to be read and served."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -164,8 +186,8 @@ def _bundle_schema() -> dict:
            "properties": {"index": {"type": "integer", "minimum": 1, "maximum": 100000},
                           "mode": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"}, "started": s, "wall_s": n,
                           "exit_code": {"type": ["integer", "null"]},
-                          "proc_status": {"enum": ["exited", "timeout", "error"]},
-                          "outcome": {"enum": ["pass", "fail", "timeout", "error", "inconclusive"]}, "result": result,
+                          "proc_status": {"enum": ["exited", "timeout", "error", "interrupted"]},
+                          "outcome": {"enum": ["pass", "fail", "timeout", "error", "inconclusive", "interrupted"]}, "result": result,
                           "log": s, "artifacts": {"type": "array", "items": s}, "ref": s, "load": o, "error": s}}
     ev = {"type": "object", **_keys(EvidenceItem), "required": ["id", "kind", "source", "status", "summary"],
           "properties": {"id": s, "kind": s, "source": s, "status": {"enum": ["ok", "unavailable"]}, "summary": s,

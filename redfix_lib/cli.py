@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import EXIT_BAD_INPUT, EXIT_OK, ParamsError, RedfixError
+from .errors import EXIT_BAD_INPUT, EXIT_OK, Interrupted, ParamsError, RedfixError
 
 ARGS = "<command line>"          # the `file` of a refused argument
 
@@ -276,8 +276,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _on_signal(signum, frame):
+    import signal
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):     # a second signal does not cut the cleanup short
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _install_signal_handlers() -> None:
+    """SIGINT/SIGTERM/SIGHUP become errors.Interrupted in the main thread: node.run stops the harness
+    and everything it started, the run is recorded as interrupted, the bundle stays consistent."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, _on_signal)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .nodes import descendants, make_subreaper, stop_descendants
+    make_subreaper()            # orphans of anything redfix starts come back to it, and are stopped
+    _install_signal_handlers()
+    before = descendants()
+    try:
+        return _main(args)
+    finally:
+        stop_descendants(keep=before)
+
+
+def _main(args) -> int:
     try:
         return args.fn(args)
     except ParamsError as e:
@@ -287,9 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     except RedfixError as e:
         print(f"redfix: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("redfix: interrupted; the bundle keeps every finished run", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        name = getattr(e, "signal_name", "SIGINT")
+        print(f"redfix: interrupted by {name}: the harness and everything it started were stopped; the bundle "
+              "keeps every finished run (a run in progress is recorded as 'interrupted')", file=sys.stderr)
+        return getattr(e, "exit_code", 130)
 
 
 if __name__ == "__main__":

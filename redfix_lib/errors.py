@@ -38,3 +38,19 @@ class NodeUnreachable(RedfixError):
 
 class EngineUnavailable(RedfixError):
     exit_code = EXIT_NO_ENGINE
+
+
+class Interrupted(KeyboardInterrupt):
+    """redfix was stopped by a signal (SIGINT, SIGTERM, SIGHUP): raised in the main thread so every
+    `finally` runs (the harness tree is stopped, the interrupted run is recorded, the bundle saved).
+    A KeyboardInterrupt, so no `except Exception` swallows it. Exit status 128 + signal number."""
+
+    def __init__(self, signum: int):
+        import signal as _s
+        self.signum = signum
+        self.signal_name = _s.Signals(signum).name
+        super().__init__(self.signal_name)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,8 +19,8 @@ from .bundle import Bundle, RunRecord, load_bundle
 from .nodes import Node
 from .lab import HARNESS_DIR, lab_home
 from .params import Case, expand
-from .results import HarnessResult, TierResult, find_run_folder, junit_files_for, read_harness_result, reproduced
-from .safety import REDACTED, redact_stream, secret_values
+from .results import HarnessResult, TierResult, find_run_folder, read_harness_result, reproduced
+from .safety import Redactor
 from .stats import stop_decision
 
 
@@ -32,12 +33,59 @@ def template_values(case: Case, run_dir: Path, index: int, ref: str | None = Non
             "case": case.case, "lab_home": str(lab_home()), "harness_dir": str(HARNESS_DIR), "run_index": str(index)}
 
 
-def public_case(case: Case) -> dict:
-    """The case as stored in a bundle: env values whose names look secret are masked."""
+def case_redactor(case: Case, env: dict[str, str] | None = None) -> Redactor:
+    """The one redactor of a case: the built-in detector, the secret-looking values of this
+    node's environment and of the case's env (expanded when given), the case's `redact:` regexes."""
+    return Redactor(env={**case.harness.env, **(env or {})}, patterns=getattr(case, "redact", []) or [])
+
+
+def public_case(case: Case, red: Redactor | None = None) -> dict:
+    """The case as stored in a bundle: env values whose names look secret masked, argv and
+    pre steps redacted as argv (`--password V`, `mysql -pPW`), every other string redacted."""
+    red = red or case_redactor(case)
     d = case.to_dict()
-    d["harness"]["env"] = {k: (REDACTED if v in secret_values({k: v}) else v)
-                           for k, v in d["harness"]["env"].items()}
-    return d
+    h = d["harness"]
+    h["env"] = red.env(h["env"])
+    h["argv"] = red.argv(h["argv"])
+    h["pre"] = [red.argv(a) for a in h["pre"]]
+    return red.obj(d)
+
+
+# ---- staging: the harness writes outside outputs/, files come in redacted -----------------
+def stage_root() -> Path:
+    return Path(os.environ.get("REDFIX_STAGE_DIR") or tempfile.gettempdir()) / f"redfix-stage-{os.getuid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def new_stage(index: int) -> Path:
+    """A private (0700) folder outside outputs/ for one run: the harness's {run_dir} and, on
+    nodes that cannot redact while streaming, the raw log. Folders left by a redfix that died
+    (SIGKILL) are removed here."""
+    root = stage_root()
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(root, 0o700)
+    for d in root.iterdir():
+        pid = d.name.split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+    st = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-run{index:03d}-", dir=root))
+    (st / "run").mkdir()
+    (st / "raw").mkdir()
+    return st
+
+
+def _interrupt_reason(e: BaseException) -> str:
+    sig = getattr(e, "signal_name", None)
+    return f"interrupted by {sig}" if sig else f"interrupted ({type(e).__name__})"
 
 
 def open_bundle(case: Case, out_dir: str | os.PathLike, node: Node, fresh: bool = False) -> Bundle:
@@ -46,72 +94,116 @@ def open_bundle(case: Case, out_dir: str | os.PathLike, node: Node, fresh: bool 
         b = load_bundle(path)
         if b.case.get("case") != case.case:
             raise ValueError(f"{path}: holds case {b.case.get('case')!r}, not {case.case!r}")
+        b.redactor = case_redactor(case)
         return b
     if fresh and path.exists():
         shutil.rmtree(path)
-    b = Bundle(path=path, case=public_case(case), node=node.facts(), created=now_iso())
+    red = case_redactor(case)
+    b = Bundle(path=path, case=public_case(case, red), node=red.obj(node.facts()), created=now_iso())
+    b.redactor = red
     b.save()
     return b
 
 
 def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", ref: str | None = None,
              load: dict | None = None, timeout_s: float | None = None, env_extra: dict | None = None) -> RunRecord:
+    """One harness run. The harness's {run_dir} is a private staging folder outside outputs/;
+    its files come into the bundle's run folder through the redactor, and its output is
+    redacted while it streams (or, on nodes that cannot, staged and redacted on the way in).
+    When redfix is interrupted (SIGINT/SIGTERM) the harness tree is stopped by node.run, what
+    the run left is still brought in redacted, the run is recorded as 'interrupted' (it proves
+    nothing either way) and the interruption goes on."""
+    stage = new_stage(len(bundle.runs) + 1)
+    try:
+        return _run_staged(case, bundle, node, stage, mode=mode, ref=ref, load=load, timeout_s=timeout_s,
+                           env_extra=env_extra)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _run_staged(case: Case, bundle: Bundle, node: Node, stage: Path, *, mode: str, ref: str | None,
+                load: dict | None, timeout_s: float | None, env_extra: dict | None) -> RunRecord:
     index = len(bundle.runs) + 1
     rd = bundle.run_dir(index).resolve()     # the harness may run elsewhere (cwd, ssh): absolute paths only
-    vals = template_values(case, rd, index, ref)
+    srun = stage / "run"
+    vals = template_values(case, srun, index, ref)
     h = case.harness
     env = {k: expand(v, vals) for k, v in h.env.items()}
     env.update(env_extra or {})
-    secrets = secret_values(env)
+    red = case_redactor(case, env)
+    bundle.redactor = bundle.redactor or case_redactor(case)
+    streams = bool(getattr(node, "streams_redacted", False))
+    kw = {"redact": red} if streams else {}
+    logdir = rd if streams else stage / "raw"
     started = now_iso()
-    raw_log = rd / "harness.raw.log"
     log = rd / "harness.log"
     error = ""
-    t0 = time.monotonic()
+    interrupted: BaseException | None = None
+    proc_status, code = "error", None
     runs_dir = expand(h.runs_dir, vals).rstrip("/") if getattr(h, "runs_dir", None) else None
     before = node.glob(f"{runs_dir}/*") if runs_dir else []
-    # pre steps (e.g. git checkout -f <ref>) append to the same log
-    pre_status = None
-    for i, argv in enumerate(h.pre):
-        pr = node.run([expand(a, vals) for a in argv], log_path=rd / f"pre-{i}.log", env_set=env,
-                      env_unset=h.unset, cwd=expand(h.cwd, vals) if h.cwd else None, timeout_s=120)
-        if pr.status != "exited" or pr.exit_code != 0:
-            pre_status = f"pre step {i} failed (exit {pr.exit_code}, {pr.status})"
-            break
-    if pre_status:
-        proc_status, code = "error", None
-        error = pre_status
-        raw_log.write_bytes(b"")
-    else:
-        pr = node.run([expand(a, vals) for a in h.argv], log_path=raw_log, env_set=env, env_unset=h.unset,
-                      cwd=expand(h.cwd, vals) if h.cwd else None, timeout_s=timeout_s or case.timeout_s)
-        proc_status, code = pr.status, pr.exit_code
+    t0 = time.monotonic()
+    try:
+        # pre steps (e.g. git checkout -f <ref>) log to pre-N.log
+        pre_status = None
+        for i, argv in enumerate(h.pre):
+            pr = node.run([expand(a, vals) for a in argv], log_path=logdir / f"pre-{i}.log", env_set=env,
+                          env_unset=h.unset, cwd=expand(h.cwd, vals) if h.cwd else None, timeout_s=120, **kw)
+            if pr.status != "exited" or pr.exit_code != 0:
+                pre_status = f"pre step {i} failed (exit {pr.exit_code}, {pr.status})"
+                break
+        if pre_status:
+            proc_status, code = "error", None
+            error = pre_status
+            (logdir / "harness.log").write_bytes(b"")
+        else:
+            pr = node.run([expand(a, vals) for a in h.argv], log_path=logdir / "harness.log", env_set=env,
+                          env_unset=h.unset, cwd=expand(h.cwd, vals) if h.cwd else None,
+                          timeout_s=timeout_s or case.timeout_s, **kw)
+            proc_status, code = pr.status, pr.exit_code
+    except KeyboardInterrupt as e:           # SIGINT, or SIGTERM turned into errors.Interrupted by the CLI
+        interrupted = e
+        proc_status, code = "interrupted", None
+        error = _interrupt_reason(e)
     wall = time.monotonic() - t0
-    with open(raw_log, "rb") as src, open(log, "wb") as dst:
-        redact_stream(src, dst, secrets)
-    raw_log.unlink()
+    if not streams:
+        for f in sorted((stage / "raw").glob("*.log")):
+            red.file(f, rd / f.name)
+    red.tree(srun, rd)
+
+    def here(p: str | None) -> str | None:      # a staged path -> its redacted copy in the run folder
+        if p and (p == str(srun) or p.startswith(str(srun) + os.sep)):
+            return str(rd / os.path.relpath(p, srun))
+        return p
     artifacts = []
     # where this run's outputs are: the run folder it created under runs_dir (cc-ci), else the
-    # case's results_json / junit_glob paths
+    # case's results_json / junit_glob paths; either way they come in through the redactor. On a
+    # local node a staged path means its redacted copy in the run folder; on another node the
+    # paths are the node's own. An interrupted run on another node is not fetched from.
     unreadable = ""
     rj_src = expand(h.results_json, vals) if h.results_json else None
     junit_pat = expand(h.junit_glob, vals) if h.junit_glob else None
-    if runs_dir and proc_status != "error":
+    if node.is_local:
+        rj_src, junit_pat = here(rj_src), here(junit_pat)
+    fetch = interrupted is None or node.is_local
+    if fetch and runs_dir and proc_status != "error":
         folder, why = find_run_folder(before, node.glob(f"{runs_dir}/*"), case.recipe,
                                       lambda f: _recipe_of(node, f, case.recipe))
         if folder:
             rj_src, junit_pat = f"{folder}/{ccci.RESULTS_JSON}", f"{folder}/{ccci.JUNIT_GLOB}"
-            (rd / "run-folder.txt").write_text(folder + "\n")
+            (rd / "run-folder.txt").write_text(red.text(folder) + "\n")
         else:
             unreadable = f"run folder not found under {runs_dir}: {why}"
-    junits = _fetch(node, node.glob(junit_pat) if junit_pat else [], rd)
-    if runs_dir and not unreadable:          # the service logs a harness saved in its run folder (the lab's do)
-        _fetch_services(node, str(Path(rj_src).parent), rd)
+    junits = _fetch(node, node.glob(junit_pat) if junit_pat and fetch else [], rd, red)
+    if fetch and runs_dir and not unreadable and rj_src:   # the service logs a harness saved in its run folder (the lab's do)
+        _fetch_services(node, str(Path(rj_src).parent), rd, red)
     rj = None
-    if rj_src:
-        got = _fetch(node, [rj_src], rd, name="results.json")
+    if rj_src and fetch:
+        got = _fetch(node, [rj_src], rd, red, name="results.json")
         rj = got[0] if got else None
-    if proc_status == "error":
+    if not log.exists():
+        log.write_bytes(b"")
+    if interrupted is not None or proc_status == "error":
         result = HarnessResult(source="exit_code", tiers=[TierResult(name="run", status="unver", detail=error)])
     else:
         result = read_harness_result(rj, junits, code, proc_status, log_text=_step_lines(log),
@@ -119,7 +211,9 @@ def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", 
     for p in sorted(rd.iterdir()):
         if p.is_file():
             artifacts.append(bundle.rel(p))
-    if proc_status == "timeout":
+    if interrupted is not None:
+        outcome = "interrupted"
+    elif proc_status == "timeout":
         outcome = "timeout"
     elif proc_status == "error":
         outcome = "error"
@@ -131,35 +225,30 @@ def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", 
                     proc_status=proc_status, outcome=outcome, result=result, log=bundle.rel(log),
                     artifacts=artifacts, ref=ref or case.ref, load=load or {}, error=error)
     bundle.add_run(rec)
+    if interrupted is not None:
+        raise interrupted
     return rec
 
 
-def runner(case: Case, bundle: Bundle, node: Node, *, mode: str = "under-load", ref: str | None = None,
-           env_extra: dict | None = None) -> Callable[[dict], RunRecord]:
-    """run_fn for load.escalate: one run (node checked quiet first) recording the load it ran beside."""
-    def run(load: dict) -> RunRecord:
-        node.ensure_quiet(case.node.busy)
-        return run_once(case, bundle, node, mode=mode, ref=ref, load=load, env_extra=env_extra)
-    return run
-
-
-def _fetch(node: Node, paths: list[str], rd: Path, name: str | None = None) -> list[str]:
-    """Copy harness outputs (local or on the node) into the run folder; the missing are skipped."""
+def _fetch(node: Node, paths: list[str], rd: Path, red: Redactor, name: str | None = None) -> list[str]:
+    """Copy harness outputs (local or on the node) into the run folder through the redactor; a file
+    already there (a redacted copy from the stage) is kept; the missing are skipped."""
     out = []
     for src in paths:
         dst = rd / (name or Path(src).name)
         if Path(src).resolve() == dst.resolve() and node.is_local:
-            out.append(str(dst))
+            if dst.is_file():
+                out.append(str(dst))
             continue
         try:
-            dst.write_bytes(node.read_file(src))
+            dst.write_bytes(red.bytes(node.read_file(src)))
         except (FileNotFoundError, IsADirectoryError, PermissionError):
             continue
         out.append(str(dst))
     return out
 
 
-def _fetch_services(node: Node, folder: str, rd: Path) -> None:
+def _fetch_services(node: Node, folder: str, rd: Path, red: Redactor) -> None:
     code, out = node.capture(["find", f"{folder}/services", "-type", "f", "-size", "-64M"], timeout_s=60)
     for src in out.decode("utf-8", "replace").splitlines() if code == 0 else []:
         rel = Path(src).relative_to(folder)
@@ -167,7 +256,7 @@ def _fetch_services(node: Node, folder: str, rd: Path) -> None:
             continue
         (rd / rel).parent.mkdir(parents=True, exist_ok=True)
         try:
-            (rd / rel).write_bytes(node.read_file(src))
+            (rd / rel).write_bytes(red.bytes(node.read_file(src)))
         except (FileNotFoundError, PermissionError):
             pass
 
@@ -193,6 +282,15 @@ def _step_lines(path: Path) -> str:
             if b"WC5" in line and len(keep) < 1000:
                 keep.append(line[:4000].decode("utf-8", "replace").rstrip("\n"))
     return "\n".join(keep)
+
+
+def runner(case: Case, bundle: Bundle, node: Node, *, mode: str = "under-load", ref: str | None = None,
+           env_extra: dict | None = None) -> Callable[[dict], RunRecord]:
+    """run_fn for load.escalate: one run (node checked quiet first) recording the load it ran beside."""
+    def run(load: dict) -> RunRecord:
+        node.ensure_quiet(case.node.busy)
+        return run_once(case, bundle, node, mode=mode, ref=ref, load=load, env_extra=env_extra)
+    return run
 
 
 def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, mode: str = "isolated",

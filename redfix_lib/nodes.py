@@ -2,8 +2,12 @@
 
 Contract of Node.run: the command is an argv list started as its own process
 group with env set/unset, stdout+stderr streamed straight into a log file
-(bounded memory however much it prints), and on timeout the whole group is
-killed and the run is reported as 'timeout'. Node.lock() is an exclusive
+(bounded memory however much it prints; LocalNode redacts it on the way,
+`streams_redacted`), and on timeout the whole group is killed and the run is
+reported as 'timeout'. LocalNode also stops every descendant that left the group
+(it is their child subreaper; a marker in their environment) on timeout, at the
+end of the run and when redfix is interrupted (status 'interrupted'), giving the
+harness REDFIX_KILL_GRACE_S (default 30) between SIGTERM and SIGKILL. Node.lock() is an exclusive
 per-node lock; Node.busy_reasons() evaluates the configured busy probes.
 """
 from __future__ import annotations
@@ -47,6 +51,9 @@ class Node:
     """Abstract node. Subclasses implement run/read_file/docker/facts."""
 
     name: str = "node"
+    # True when run() takes `redact=` and redacts the log while it streams; otherwise the caller
+    # points log_path outside outputs/ and redacts the file on the way in
+    streams_redacted: bool = False
 
     def run(self, argv: list[str], *, log_path: str | os.PathLike, env_set: dict[str, str] | None = None,
             env_unset: list[str] | None = None, cwd: str | None = None,
@@ -161,35 +168,64 @@ def _ancestors() -> set[int]:
 
 
 class LocalNode(Node):
+    # the log is redacted while it streams (Node.run's `redact`): nothing unredacted touches disk
+    streams_redacted = True
+
     def __init__(self, name: str = "local", docker_host: str | None = None):
         self.name = name
         self.docker_host = docker_host
         self._client = None
 
-    def run(self, argv, *, log_path, env_set=None, env_unset=None, cwd=None, timeout_s=None) -> ProcResult:
+    def run(self, argv, *, log_path, env_set=None, env_unset=None, cwd=None, timeout_s=None,
+            redact=None) -> ProcResult:
+        """`redact`: a safety.Redactor; the output is piped through it into log_path line by line.
+        Every descendant is stopped when the run ends, times out or is interrupted — also those
+        that left the process group (setsid, double fork): redfix is their child subreaper and
+        they carry the run's marker in their environment."""
         env = dict(os.environ)
         for k in env_unset or []:
             env.pop(k, None)
         env.update(env_set or {})
+        marker = f"{os.getpid()}-{time.monotonic_ns()}"
+        env[RUN_MARKER] = marker
+        make_subreaper()
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         status = "exited"
+        code = None
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    env=env, cwd=cwd, start_new_session=True)
+            before = _children(os.getpid())
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE if redact else log, stderr=subprocess.STDOUT,
+                                    env=env, cwd=cwd, start_new_session=True, preexec_fn=_parent_death_term)
+            pump = None
+            if redact is not None:
+                import threading
+                pump = threading.Thread(target=_pump, args=(redact, proc.stdout, log), daemon=True)
+                pump.start()
             try:
                 code = proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 status = "timeout"
-                _kill_group(proc.pid, proc)
+                stop_tree(proc, marker, before, grace=kill_grace())
                 code = proc.returncode
+            except BaseException:
+                # interrupted (SIGINT/SIGTERM in redfix): the harness gets its SIGTERM and grace
+                status = "interrupted"
+                stop_tree(proc, marker, before, grace=kill_grace())
+                raise
             finally:
-                # leave no process behind: grandchildren stay in the group after the leader exits
-                _kill_group(proc.pid, None)
+                # leave no process behind: grandchildren in the group, and those that left it
+                stop_tree(proc, marker, before, grace=END_GRACE_S)
+                if pump is not None:
+                    pump.join(timeout=10)
+                    if proc.stdout:
+                        proc.stdout.close()
+                if status == "timeout":
+                    log.write(f"\n[redfix] run killed after timeout of {timeout_s:g}s\n".encode())
+                elif status == "interrupted":
+                    log.write(b"\n[redfix] run interrupted: redfix was stopped by a signal\n")
         wall = time.monotonic() - t0
-        if status == "timeout":
-            with open(log_path, "ab") as log:
-                log.write(f"\n[redfix] run killed after timeout of {timeout_s:g}s\n".encode())
         return ProcResult(exit_code=code, status=status, wall_s=wall, log_path=str(log_path),
                           log_bytes=os.path.getsize(log_path))
 
@@ -262,6 +298,175 @@ def _kill_group(pgid: int, proc: subprocess.Popen | None) -> None:
             proc.wait(timeout=KILL_GRACE_S)
         except subprocess.TimeoutExpired:
             pass
+
+
+# ---- every descendant of a run, found and stopped -------------------------------------------
+RUN_MARKER = "REDFIX_RUN_MARKER"
+END_GRACE_S = 2.0
+_PR_SET_CHILD_SUBREAPER = 36
+_subreaper = False
+
+
+def kill_grace() -> float:
+    """Seconds a harness gets between SIGTERM and SIGKILL (cc-ci's harness tears its stacks
+    down on SIGTERM before it exits 143)."""
+    try:
+        return max(0.0, float(os.environ.get("REDFIX_KILL_GRACE_S", "30")))
+    except ValueError:
+        return 30.0
+
+
+def make_subreaper() -> bool:
+    """Make this process the child subreaper of its descendants (Linux prctl): a grandchild that
+    double-forks or whose parent exits is re-parented here instead of to init, so it can be
+    found, stopped and reaped. Idempotent; False where unsupported."""
+    global _subreaper
+    if _subreaper:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        _subreaper = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        _subreaper = False
+    return _subreaper
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _parent_death_term() -> None:
+    """In the harness (between fork and exec): SIGTERM it when redfix dies without a chance to
+    clean up (SIGKILL, OOM), so it still tears down. Its escaped descendants are then only
+    found by the next run's busy probes."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _proc_table() -> dict[int, tuple[int, int, str]]:
+    """pid -> (ppid, pgid, state) for every process."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                rest = f.read().rsplit(b")", 1)[1].split()
+            out[int(d)] = (int(rest[1]), int(rest[2]), rest[0].decode())
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def _children(pid: int) -> set[int]:
+    return {p for p, (pp, _, _) in _proc_table().items() if pp == pid}
+
+
+def _has_marker(pid: int, marker: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return marker in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def run_processes(root: int, marker: str | None = None, exclude: set[int] | frozenset = frozenset()) -> set[int]:
+    """Live processes of a run: the tree under `root`, its process group, our own re-parented
+    orphans that were not our children before the run (`exclude`), and anything carrying the
+    run's marker in its environment; zombies and this process excluded."""
+    table = _proc_table()
+    me = os.getpid()
+    kids: dict[int, list[int]] = {}
+    for p, (pp, _, _) in table.items():
+        kids.setdefault(pp, []).append(p)
+    found: set[int] = set()
+    todo = [root] + [p for p in kids.get(me, []) if p not in exclude and p != root]
+    while todo:
+        p = todo.pop()
+        if p in found or p == me:
+            continue
+        found.add(p)
+        todo.extend(kids.get(p, []))
+    found |= {p for p, (_, pg, _) in table.items() if pg == root}
+    if marker:
+        mk = f"{RUN_MARKER}={marker}".encode()
+        found |= {p for p in table if p not in found and p != me and _has_marker(p, mk)}
+    return {p for p in found if p in table and table[p][2] != "Z" and p != me}
+
+
+def _reap(pids) -> None:
+    for p in pids:
+        try:
+            os.waitpid(p, os.WNOHANG)
+        except (ChildProcessError, OSError):
+            pass
+
+
+def _signal_all(pids, sig) -> None:
+    for p in pids:
+        try:
+            os.kill(p, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def stop_tree(proc: subprocess.Popen, marker: str | None, exclude: set[int], grace: float) -> int:
+    """SIGTERM the run's processes, give the leader `grace` seconds to exit (its own teardown;
+    once it is gone the rest get END_GRACE_S), then SIGKILL whatever of the run is left, again
+    until nothing remains, and reap what was re-parented to us. Returns how many were signalled."""
+    exclude = set(exclude)
+    own = {proc.pid}           # the leader is Popen's to reap (its exit status), never ours
+
+    def alive() -> set[int]:
+        left = run_processes(proc.pid, marker, exclude)
+        if proc.poll() is None:
+            left.add(proc.pid)
+        return left
+    procs = alive()
+    total = set(procs)
+    if procs:
+        _signal_all(procs, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        leader_gone = None
+        while time.monotonic() < deadline:
+            _reap(total - own)
+            if proc.poll() is not None:
+                if not alive():
+                    break
+                leader_gone = leader_gone or time.monotonic()
+                if time.monotonic() - leader_gone > END_GRACE_S:
+                    break
+            time.sleep(0.05)
+        for _ in range(100):
+            left = alive()
+            if not left:
+                break
+            total |= left
+            _signal_all(left, signal.SIGKILL)
+            time.sleep(0.02)
+            _reap(total - own)
+        try:
+            proc.wait(timeout=KILL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+    # orphans of the run that ended on their own were re-parented to us: reap the zombies
+    me = os.getpid()
+    _reap((total - own) | {p for p, (pp, _, st) in _proc_table().items()
+                   if pp == me and st == "Z" and p not in exclude and p != proc.pid})
+    return len(total)
+
+
+def _pump(redact, src, log) -> None:
+    """Harness output -> redactor -> log file, line by line (the reader thread of LocalNode.run)."""
+    try:
+        redact.stream(src, log, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def make_node(spec, override_host: str | None = None) -> Node:
@@ -481,3 +686,48 @@ class SshNode(Node):
         except Exception as e:  # noqa: BLE001
             f["docker_version"] = f"unavailable: {type(e).__name__}: {e}"
         return f
+
+
+def descendants() -> set[int]:
+    """Every live process below this one."""
+    me = os.getpid()
+    table = _proc_table()
+    kids: dict[int, list[int]] = {}
+    for p, (pp, _, _) in table.items():
+        kids.setdefault(pp, []).append(p)
+    found, todo = set(), list(kids.get(me, []))
+    while todo:
+        p = todo.pop()
+        if p not in found:
+            found.add(p)
+            todo.extend(kids.get(p, []))
+    return {p for p in found if table[p][2] != "Z"}
+
+
+def stop_descendants(grace: float = END_GRACE_S, keep: set[int] | frozenset = frozenset()) -> int:
+    """Stop every process still below this one (children and orphans re-parented to it as child
+    subreaper) except `keep` (what was there before): SIGTERM, `grace` seconds, SIGKILL, reap.
+    What a command calls on its way out."""
+    me = os.getpid()
+
+    def below() -> set[int]:
+        return descendants() - set(keep)
+
+    procs = below()
+    total = set(procs)
+    if procs:
+        _signal_all(procs, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and below():
+            _reap(total)
+            time.sleep(0.05)
+        for _ in range(100):
+            left = below()
+            if not left:
+                break
+            total |= left
+            _signal_all(left, signal.SIGKILL)
+            time.sleep(0.02)
+            _reap(total)
+    _reap(total | {p for p, (pp, _, st) in _proc_table().items() if pp == me and st == "Z" and p not in keep})
+    return len(total)

@@ -77,6 +77,7 @@ class Case:
     probes: list[dict] = field(default_factory=list)
     lab: dict[str, Any] = field(default_factory=dict)     # lab-only facts (expected verdict, fix ref)
     description: str = ""
+    redact: list[str] = field(default_factory=list)      # extra secret regexes (safety.Redactor)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -165,6 +166,14 @@ def _semantic_problems(data: dict) -> list[tuple[tuple, str]]:
     dh = _get(data, "node", "docker_host")
     if isinstance(dh, str) and (p := docker_host_problem(dh)):
         out.append((("node", "docker_host"), p))
+    red = data.get("redact")
+    for i, rx in enumerate(red if isinstance(red, list) else []):
+        if isinstance(rx, str):
+            try:
+                if re.compile(rx).fullmatch(""):
+                    out.append((("redact", i), f"regex {rx!r} matches the empty string"))
+            except (re.error, RecursionError, OverflowError) as e:
+                out.append((("redact", i), f"bad regex: {e}"))
     rmax, rmin = _get(data, "runs", "max", default=5), _get(data, "runs", "min", default=1)
     if type(rmax) is int and type(rmin) is int and 1 <= rmax and 0 <= rmin and rmin > rmax:
         out.append((("runs", "min"), f"must be between 0 and runs.max ({rmax}), got {rmin}"))
@@ -196,7 +205,8 @@ def parse_case(data: Any, path: str) -> Case:
                 sweep_failure=_make(SweepFailure, d.get("sweep_failure")), node=_make(NodeSpec, d.get("node")),
                 harness=_make(HarnessSpec, d.get("harness")), runs=_make(RunsPolicy, d.get("runs")),
                 timeout_s=float(d.get("timeout_s", 900.0)), probes=list(d.get("probes", [])),
-                lab=dict(d.get("lab", {})), description=d.get("description", ""))
+                lab=dict(d.get("lab", {})), description=d.get("description", ""),
+                redact=list(d.get("redact", [])))
 
 
 def load_case(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Case:

@@ -12,6 +12,7 @@ from importlib import import_module
 from pathlib import Path
 
 from ..bundle import Bundle, EvidenceItem
+from ..safety import default_redactor
 
 KINDS = {
     "service_logs": "logs", "task_history": "tasks", "network_aliases": "network", "dns": "network",
@@ -44,6 +45,19 @@ def unavailable(kind: str, source: str, why: str) -> EvidenceItem:
                         summary=f"unavailable: {why}")
 
 
+def _redact_artifacts(cx: Context, items: list[EvidenceItem]) -> None:
+    """Files a collector wrote into evidence/ (command output, DNS answers) pass the bundle's
+    redactor before the items are stored; excerpts and data are redacted by Bundle.save."""
+    ev = cx.bundle.evidence_dir().resolve()
+    for it in items:
+        p = (cx.bundle.path / it.artifact).resolve() if it.artifact else None
+        if p and p.is_file() and ev in p.parents:
+            raw = p.read_bytes()
+            red = (cx.bundle.redactor or default_redactor()).bytes(raw)
+            if red != raw:
+                p.write_bytes(red)
+
+
 def collect(cx: Context, specs: list[dict], progress=print, logs: bool = True) -> list[EvidenceItem]:
     """Run the given probes (plus the harness logs' inventory unless logs=False) and store the items.
     Items are raw facts; analysis.derive judges them at classify time."""
@@ -57,7 +71,8 @@ def collect(cx: Context, specs: list[dict], progress=print, logs: bool = True) -
             got = import_module(f"{__name__}.{mod}").collect(cx, spec)
         except Exception as e:  # noqa: BLE001 - a collector never fails the investigation
             got = [unavailable(kind, spec.get("name") or kind, f"{type(e).__name__}: {e}")]
-            (cx.bundle.evidence_dir() / f"error-{kind}.txt").write_text(traceback.format_exc())
+            (cx.bundle.evidence_dir() / f"error-{kind}.txt").write_text(cx.bundle.redact(traceback.format_exc()))
+        _redact_artifacts(cx, got)
         for it in got:
             cx.bundle.add_evidence(it)
             items.append(it)
