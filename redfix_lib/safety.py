@@ -101,6 +101,8 @@ FLAG_RE = re.compile(
     r"private-key|client-secret|auth-token|credentials?)(?![\w-]))(=|\s+)((?!--)[^\s\"']+|\"[^\"]*\"|'[^']*')", _I)
 # mysql -pPW / mysqldump -u root -pPW (the password glued to -p)
 MYSQL_RE = re.compile(r"(\b(?:mysql\w*|mariadb[\w-]*)\b[^\n|;&]*?\s-p)([^\s\"']+)", _A)
+# curl -u user:PW / --user user:PW / --proxy-user user:PW (the password after the colon)
+CURL_USER_RE = re.compile(r"(\bcurl\b[^\n|;&]*?\s(?:-u|--user|--proxy-user|-U)(?:\s+|=)[\"']?[^\s:\"']*:)([^\s\"']+)", _A)
 # KEY=value / key: value / "key": "value" / key => value where the key names a secret
 _QVAL = r"(?:\\\"(?:[^\\]|\\(?!\"))*?\\\"|\"(?:[^\"\\]|\\.)*\"|'[^'\n]*')"
 _UNQ = r"(?![\[{(<])[^\s\"',;&)}\]]+"       # an unquoted value (never a JSON/YAML list or mapping)
@@ -121,7 +123,7 @@ ENTROPY_RE = re.compile(r"(?<![A-Za-z0-9_+=-])[A-Za-z0-9_+=-]{32,}(?![A-Za-z0-9_
 _TRIGGER = re.compile(
     r"pass|pwd|secret|token|key|auth|credential|cookie|session|private|BEGIN|-----END|AKIA|ASIA|AGPA|AIDA|"
     r"AROA|ANPA|ANVA|AIPA|ABIA|ACCA|gh[pousr]_|github_pat_|glpat-|xox|_live_|_test_|AIza|npm_|eyJ|"
-    r"bearer|basic|://[^/\s]*@|mysql|mariadb", _I)
+    r"bearer|basic|://[^/\s]*@|mysql|mariadb|curl", _I)
 
 
 def _entropy(s: str) -> float:
@@ -209,6 +211,7 @@ class Redactor:
         line = URL_CRED_RE.sub(lambda m: m.group(1) + _R + m.group(3), line)
         line = FLAG_RE.sub(lambda m: m.group(1) + m.group(2) + (_R if m.group(3).strip("\"'") != _R else m.group(3)), line)
         line = MYSQL_RE.sub(lambda m: m.group(1) + _R, line)
+        line = CURL_USER_RE.sub(lambda m: m.group(1) + (_R if not m.group(2).startswith(_R) else m.group(2)), line)
         line = YAML_LINE_RE.sub(lambda m: m.group(1) + (_R if m.group(2).strip().lower() not in _NOT_SECRET
                                                         else m.group(2)) + (m.group(3) or ""), line)
         line = ASSIGN_RE.sub(_keep_shape, line)

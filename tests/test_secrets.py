@@ -207,6 +207,8 @@ def test_planted_secrets_never_reach_any_output(tmp_path):
     ("--db-password 'quoted pw 1'", "quoted pw 1"),
     ("--secret=s3cr3tval", "s3cr3tval"),
     ("mysqldump --user=root -pDumpPw1 app", "DumpPw1"),
+    ("curl -fsS -u admin:CurlPw9x https://app/api", "CurlPw9x"),
+    ("curl --user 'bot:Quoted9Pw' https://app", "Quoted9Pw"),
     ("MYSQL_ROOT_PASSWORD: rootpw-1", "rootpw-1"),
     ('{"client_secret":"two words"}', "two words"),
     ("  db_password: 'yaml quoted pw'", "yaml quoted pw"),
@@ -228,6 +230,7 @@ def test_detector_forms(text, secret):
     'relation "ci_marker" does not exist',
     "[harness 12:00:01] tier install: pass (1200 ms)",
     "token expired for user bob",
+    "docker run -u 1000:1000 app",
     "keycloak canonical domain warm-keycloak.lab.redfix.test refused",
 ])
 def test_detector_leaves_evidence_alone(text):
