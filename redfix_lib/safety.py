@@ -150,11 +150,19 @@ def _looks_random(tok: str) -> bool:
 _PATH_RE = re.compile(r"(?:/|\./|~/)[\w./@+-]*", _A)
 
 
+_VAR_REF_RE = re.compile(r"\$(?:\{[A-Za-z_]|\(|[A-Za-z_][A-Za-z0-9_]*$)")   # ${VAR...}, $(cmd), $VAR
+
+
 def _keep_shape(m: re.Match) -> str:
     v = m.group(2)
     core = v.strip("\"'\\").strip()
     if core.lower() in _NOT_SECRET or _PATH_RE.fullmatch(core):
         return m.group(0)          # empty, null/true/false, a file path (DB_PASSWORD_FILE=/run/secrets/db)
+    if _VAR_REF_RE.match(core):
+        return m.group(0)          # a variable reference (JWT_SECRET=${JWT_SECRET:-}), not a value
+    if (m.group(1).rstrip().endswith(":") and not re.search(r"[\"']", m.group(1))
+            and re.search(r"[A-Za-z0-9][ \t]+$", m.string[:m.start()]) and re.fullmatch(r"[A-Za-z]{1,11}", core)):
+        return m.group(0)          # prose ("a JWT secret: generate one"): a plain short word after "key:" mid-sentence
     for q in ('\\"', '"', "'"):
         if len(v) >= 2 * len(q) and v.startswith(q) and v.endswith(q):
             return m.group(1) + q + _R + q

@@ -208,6 +208,7 @@ def test_planted_secrets_never_reach_any_output(tmp_path):
     ("--secret=s3cr3tval", "s3cr3tval"),
     ("mysqldump --user=root -pDumpPw1 app", "DumpPw1"),
     ("curl -fsS -u admin:CurlPw9x https://app/api", "CurlPw9x"),
+    ("login failed, user admin password: hunter2", "hunter2"),
     ("curl --user 'bot:Quoted9Pw' https://app", "Quoted9Pw"),
     ("MYSQL_ROOT_PASSWORD: rootpw-1", "rootpw-1"),
     ('{"client_secret":"two words"}', "two words"),
@@ -231,6 +232,9 @@ def test_detector_forms(text, secret):
     "[harness 12:00:01] tier install: pass (1200 ms)",
     "token expired for user bob",
     "docker run -u 1000:1000 app",
+    "      - JWT_SECRET=${JWT_SECRET:-}",
+    'echo "JWT_SECRET = $(head -c 32 /dev/urandom | sha256sum)"',
+    "  # existing installation without an oauth2 JWT secret: generate one and save it to app.ini",
     "keycloak canonical domain warm-keycloak.lab.redfix.test refused",
 ])
 def test_detector_leaves_evidence_alone(text):
