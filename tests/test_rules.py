@@ -599,21 +599,25 @@ def test_R15_and_R16_compose_that_does_not_load():
 
 
 def test_lab_findings_the_six_verdicts_rely_on_are_unchanged():
-    """The stored example bundles carry these findings (made at collection time); re-evaluating the
-    lab trees gives the same rule, service, severity, file and message."""
-    import json
+    """The stored example bundles carry the recipe files at the tag and the previous tag (raw facts);
+    judged at classify time (analyze.derive) they give the same rule, service, severity, file and
+    message as the lab trees evaluated directly — and the findings the verdicts rely on are there."""
+    from redfix_lib.analyze import derive
+    from redfix_lib.bundle import load_bundle
     stored = ROOT / "outputs" / "example"
-    checked = 0
+    checked, rules = 0, set()
     for case, recipe in (("lab-bluesky-pds", "bluesky-pds"), ("lab-gitea", "gitea"), ("lab-mattermost-lts", "mattermost-lts"),
                          ("lab-discourse", "discourse"), ("lab-mumble", "mumble")):
-        b = json.loads((stored / case / "bundle.json").read_text())
-        for e in b["evidence"]:
-            if e["kind"] == "static_rules" and e["data"]["label"] in ("tag", "previous-tag"):
-                now = evaluate(lab(recipe, e["data"]["ref"]), tag=e["data"]["ref"])
+        items, _ = derive(load_bundle(stored / case))
+        for e in items:
+            if e.kind == "static_rules" and e.status == "ok" and e.data.get("label") in ("tag", "previous-tag"):
+                now = evaluate(lab(recipe, e.data["ref"]), tag=e.data["ref"])
                 assert [(f.rule, f.service, f.severity, f.file, f.message) for f in now] == \
-                    [(f["rule"], f["service"], f["severity"], f["file"], f["message"]) for f in e["data"]["findings"]]
+                    [(f["rule"], f["service"], f["severity"], f["file"], f["message"]) for f in e.data["findings"]]
                 checked += bool(now)
+                rules |= {(recipe, f.rule) for f in now if f.severity == "error"}
     assert checked == 6      # R08 bluesky, R14 gitea, R03 (+R07) mattermost, at the tag and the previous tag
+    assert {("bluesky-pds", "R08"), ("gitea", "R14"), ("mattermost-lts", "R03")} <= rules
 
 
 def test_static_collector_reads_mounted_files_at_refs_and_the_app_env(tmp_path):
