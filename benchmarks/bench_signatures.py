@@ -9,7 +9,6 @@ the Python interpreter with the catalogue loaded is measured first as the baseli
 """
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile

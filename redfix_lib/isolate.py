@@ -18,7 +18,8 @@ from . import ccci
 from .bundle import Bundle, RunRecord, load_bundle
 from .nodes import Node
 from .lab import HARNESS_DIR, lab_home
-from .params import Case, expand
+from .gate import expand
+from .params import Case
 from .results import HarnessResult, TierResult, find_run_folder, read_harness_result, reproduced
 from .safety import Redactor
 from .stats import stop_decision

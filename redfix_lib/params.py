@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ParamsError
-from .gate import (CASE_MAX_BYTES, YAML_MAX_DEPTH, docker_host_problem, expand, fpath, host_problem, json_problems,
+from .gate import (CASE_MAX_BYTES, YAML_MAX_DEPTH, docker_host_problem, fpath, host_problem, json_problems,
                    load_yaml_file, schema_problems, template_problem, type_name, validator_for)
 
 TIERS = ("install", "upgrade", "backup", "restore", "custom", "promote")

@@ -44,7 +44,7 @@ PLAN = {
     "log_stripe": "billing key sk_live_PlantedStripe0000001",
     "svc_yaml": "  api_key: yamlApiKeyPlanted11",
     "svc_json": '{"level":"info","password": "correct horse battery staple", "user":"bob"}',
-    "svc_pem": f"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaPlantedSvcPemBody26\n-----END OPENSSH PRIVATE KEY-----",
+    "svc_pem": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaPlantedSvcPemBody26\n-----END OPENSSH PRIVATE KEY-----",
     "pre_log": "git fetch https://x-access-token:PreStepTok16planted@github.com/o/r",
     "task_err": "starting container failed: secret SECRET_KEY=TaskErrSecret27planted rejected",
     "task_env": ["POSTGRES_PASSWORD=TaskEnvPw15planted", "HOME=/root"],

@@ -52,7 +52,6 @@ def run_sweep(stress: int | None = None, recipes: list[str] | None = None, out: 
         for n in names:
             rd = (out_dir / n).resolve()
             if rd.exists():
-                import shutil
                 shutil.rmtree(rd)
             rd.mkdir(parents=True)
             # as cc-ci's nightly sweep (run_on_tag): stage the latest tag, then a cold run on latest;
