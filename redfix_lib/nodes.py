@@ -325,13 +325,38 @@ def make_subreaper() -> bool:
         return True
     if not sys.platform.startswith("linux"):
         return False
+    _subreaper = _prctl_subreaper(1)
+    return _subreaper
+
+
+def _prctl_subreaper(on: int) -> bool:
     try:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
-        _subreaper = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, on, 0, 0, 0) == 0
     except (OSError, AttributeError):
-        _subreaper = False
-    return _subreaper
+        return False
+
+
+def spawn_daemon(argv: list[str], log_path: str) -> int:
+    """Start a service that must outlive redfix (the lab's dockerd) so that it is NOT a descendant:
+    an intermediate shell starts it in the background and exits while this process is, for that
+    moment, not a child subreaper, so the service is re-parented to init (or to the caller's own
+    subreaper) and `stop_descendants` at the end of the command never stops it. Returns its pid."""
+    global _subreaper
+    was = _subreaper
+    if was:
+        _prctl_subreaper(0)
+    env = {k: v for k, v in os.environ.items() if k != RUN_MARKER}
+    env["REDFIX_DAEMON_LOG"] = log_path
+    try:
+        out = subprocess.run(["sh", "-c", '"$@" </dev/null >>"$REDFIX_DAEMON_LOG" 2>&1 & echo $!', "sh", *argv],
+                             env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                             start_new_session=True, check=True).stdout
+    finally:
+        if was:
+            _subreaper = _prctl_subreaper(1)
+    return int(out.strip())
 
 
 _PR_SET_PDEATHSIG = 1

@@ -170,3 +170,31 @@ def test_sigkill_to_redfix_still_terminates_the_harness(tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_a_daemon_redfix_starts_outlives_the_command(tmp_path):
+    """`redfix lab up` starts dockerd on a fresh machine; the command's exit stops every descendant
+    it leaves, so the engine must not be one (CI once lost its just-started dockerd this way, and
+    every engine test after `lab up` found no engine). A daemon from spawn_daemon is re-parented
+    away from redfix and survives stop_descendants; a plain child does not."""
+    code = textwrap.dedent(f"""
+        import subprocess, sys
+        from redfix_lib.nodes import make_subreaper, spawn_daemon, stop_descendants
+        assert make_subreaper()
+        d = spawn_daemon(["sleep", "300"], {str(tmp_path / 'd.log')!r})
+        c = subprocess.Popen(["sleep", "301"]).pid
+        stopped = stop_descendants(grace=1)
+        print(d, c, stopped)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    daemon, child, stopped = (int(x) for x in out.split())
+    try:
+        assert Path(f"/proc/{daemon}").exists(), "the daemon was stopped with the command"
+        assert os.getppid() != daemon and Path(f"/proc/{daemon}/stat").read_text().split()[3] != str(os.getpid())
+        assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
+        assert stopped == 1
+    finally:
+        try:
+            os.kill(daemon, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..bundle import atomic_write_json, atomic_write_text
 from ..errors import EngineUnavailable
 from ..load import STRESS_STACK
+from ..nodes import spawn_daemon
 from . import BASE_IMAGE, HARNESS_DIR, LAB_LABEL, RECIPES_SRC, lab_home
 from .harness import lifecycle
 from .recipes import all_images, build_repos, list_recipes, seed_warm_state
@@ -66,9 +67,8 @@ def ensure_engine() -> None:
         say("no Docker engine found: installing Debian's docker.io (apt-get) ...")
         _apt(["docker.io"])
     say(f"starting dockerd (log: {DOCKERD_LOG}) ...")
-    with open(DOCKERD_LOG, "ab") as log:
-        subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                         start_new_session=True)
+    # not a child of redfix: the command's exit stops every descendant it leaves behind
+    spawn_daemon(["dockerd"], DOCKERD_LOG)
     for _ in range(60):
         time.sleep(1)
         if engine_reachable() is None:
