@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import __version__
 from .bundle import Bundle, atomic_write_text, load_bundle
+from . import contrast as C
 from .analyze import derive
 from .logdiff import diff as log_diff
 from .results import reproduced, reproduction
@@ -154,24 +155,26 @@ def rule_explains(finding: dict, tier: str) -> tuple[str, str] | None:
 
 
 def contrasts(b: Bundle, tier: str) -> list[dict]:
-    """Each contrast ref run (mode 'contrast'): its outcomes on the tier and, when the recipe's files at
-    both refs are stored, what changed between them and which rule findings are new at the case's ref."""
+    """Each contrast ref run (mode 'contrast'): its outcomes on the tier and, when the recipe's files are
+    stored, what changed between it and the nearest failing ref above it (the first failing release
+    the walk found, else the case's ref) and which rule findings are new there."""
     files = {e.data.get("ref"): e for e in b.evidence if e.kind == "static_rules" and e.status == "ok"
              and e.data.get("recipe") == b.case["recipe"]}
-    cur = files.get(b.case["ref"])
+    known = C.outcomes(b, tier)
+    w = C.walk(C.releases(b), b.case["ref"], known)
     out = []
-    for ref in sorted({r.ref for r in b.runs if r.mode == "contrast"}):
-        seq = [reproduction(r.outcome, r.result, tier) for r in b.runs if r.mode == "contrast" and r.ref == ref]
-        seq = [x for x in seq if x != "inconclusive"]
+    for ref, o in known.items():
         other = files.get(ref)
-        label = (other.data.get("label") if other else None) or \
-            ("fix" if ref == (b.case.get("lab") or {}).get("fix_ref") else "ref")
-        c = {"id": f"runs:contrast@{ref}", "ref": ref, "label": label, "runs": len(seq), "failed": seq.count("fail"),
-             "verdict": ("passes" if seq and "fail" not in seq else "fails too" if seq and "pass" not in seq
-                         else "mixed" if seq else "inconclusive")}
+        label = ("fix" if ref == (b.case.get("lab") or {}).get("fix_ref") else
+                 "previous-tag" if other and other.data.get("label") == "previous-tag" else
+                 "release" if ref in C.releases(b) else "ref")
+        against = w["first_fail"] if (o["verdict"] == "passes" and ref == w["last_pass"]) else b.case["ref"]
+        cur = files.get(against) or files.get(b.case["ref"])
+        c = {"id": f"runs:contrast@{ref}", "ref": ref, "label": label, **o,
+             "against": cur.data.get("ref") if cur else b.case["ref"]}
         if cur and other and "files" in (cur.data or {}) and "files" in (other.data or {}):
-            a, o = cur.data["files"], other.data["files"]
-            c["changed_files"] = sorted(k for k in set(a) | set(o) if a.get(k) != o.get(k))
+            a, o_ = cur.data["files"], other.data["files"]
+            c["changed_files"] = sorted(k for k in set(a) | set(o_) if a.get(k) != o_.get(k))
         if cur and other:
             key = lambda f: (f["rule"], f["service"])  # noqa: E731
             before = {key(f) for f in other.data.get("findings", [])}
@@ -245,16 +248,17 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
         if c["verdict"] != "passes" or not failing:
             continue
         changed = c.get("changed_files") or []
-        new_rules = c.get("new_findings") or []
-        for f in new_rules:
+        explained = False
+        for f in c.get("new_findings") or []:
             rc = rule_explains(f, tier)
             if rc:
+                explained = True
                 add(rc[0], rc[1], "contrast", c["id"], 50, f"recipe: fix {f['title']}",
-                    note=f"{c['ref']} passes {tier}, {b.case['ref']} fails; {f['rule']} is new since {c['ref']}")
-        if not new_rules and changed:
+                    note=f"{c['ref']} passes {tier}, {c['against']} fails; {f['rule']} is new since {c['ref']}")
+        if not explained and changed:
             add("recipe", f"change-since-{c['label']}", "contrast", c["id"], 40,
-                f"recipe: review what changed since {c['ref']} ({', '.join(changed[:5])})",
-                note=f"{c['ref']} passes {tier}, {b.case['ref']} fails; changed: {', '.join(changed[:8])}")
+                f"recipe: review what changed between {c['ref']} and {c['against']} ({', '.join(changed[:5])})",
+                note=f"{c['ref']} passes {tier}, {c['against']} fails; changed: {', '.join(changed[:8])}")
     if repro["value"] == "load-only":
         subs = [k[1] for k, v in cands.items() if k[0] == "load"]
         add("load", subs[0] if subs else "resource-contention", "reproduction", "runs:under-load", 80,
@@ -450,28 +454,31 @@ def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -
         if e.status != "ok" and e.kind not in ("service_logs", "task_history"):
             nxt.append({"how": f"redfix collect {src}  (probe {e.kind} again)", "decides": "evidence",
                         "why": f"{e.id} was {e.summary[:120]}"})
-    prev = next((e.data.get("ref") for e in b.evidence if e.kind == "static_rules" and e.status == "ok"
-                 and e.data.get("label") == "previous-tag"), None)
     done = {c["ref"]: c for c in contrasts(b, tier)}
-    tags = next((e.data.get("tags") or [] for e in b.evidence if e.kind == "static_rules" and e.status == "ok"
-                 and e.data.get("label") == "tag"), []) or ([prev] if prev else [])
+    w = C.walk(C.releases(b), case["ref"], C.outcomes(b, tier))
     for c in done.values():
         if c["verdict"] == "fails too":
             ruled_out.append(f"a change since {c['ref']}: the {c['label']} ref fails {tier} too ({c['failed']}/{c['runs']})")
-            older = [t for t in tags[:tags.index(c["ref"])] if t not in done] if c["ref"] in tags else []
-            if c["ref"] in tags and not any(d["verdict"] == "passes" for d in done.values()):
-                nxt.append({"how": f"redfix isolate {src} --ref {older[-1] if older else '<the tag before ' + c['ref'] + '>'} --runs 1",
-                            "decides": "where the failure began",
-                            "why": "walk back across tags: the first failing tag's diff holds the change"})
         elif c["verdict"] == "passes":
             hints.append({"cause": "recipe", "sub_cause": f"change-since-{c['label']}", "kinds": ["contrast"],
-                          "evidence": [c["id"]], "notes": [f"{c['ref']} passes {tier}; changed files: "
+                          "evidence": [c["id"]], "notes": [f"{c['ref']} passes {tier}, {c['against']} fails; changed files: "
                                                            f"{', '.join(c.get('changed_files') or []) or 'not stored'}"],
                           "would_decide": ["static_rules/service_logs naming what in that diff breaks the tier"]})
-    if prev and iso["failed"] and prev not in done:
-        nxt.append({"how": f"redfix isolate {src} --ref {prev} --runs 2", "decides": "recipe change vs environment",
-                    "why": f"contrast: if {prev} passes, the change between {prev} and {case['ref']} is the cause "
-                           f"(diff: git diff {prev} {case['ref']})"})
+    if w["state"] == "every-release" and done:
+        ruled_out.append(f"a recipe change between releases: {tier} fails at every release tested, back to "
+                         f"{w['first_fail']} — the test, the harness or the node changed, or the defect is old")
+    elif w["state"] == "began-at":
+        ruled_out.append(f"an old defect: {w['last_pass']} passes {tier}; the failure began at {w['first_fail']}")
+    cw = C.in_run(b, tier)
+    if cw and cw["cold_tiers"] and cw["cold_passed"] == cw["failing_runs"]:
+        ruled_out.append(f"the recipe's cold deploy at {case['ref']}: {cw['reading']}")
+    if w["next"] and iso["failed"]:
+        nxt.append({"how": f"redfix isolate {src} --ref {w['next']} --runs 1",
+                    "decides": "recipe change vs environment" if w["step"] == "previous-tag" else "where the failure began",
+                    "why": (f"contrast: if {w['next']} passes, the change between {w['next']} and {case['ref']} is the cause "
+                            f"(diff: git diff {w['next']} {case['ref']})" if w["step"] == "previous-tag" else
+                            f"bisect the releases between {w['last_pass'] or 'the oldest'} and {w['first_fail']}: "
+                            "the first failing release's diff holds the change")})
     if (case.get("lab") or {}).get("fix_ref") and case["lab"]["fix_ref"] not in done:
         nxt.append({"how": f"redfix verify {src}", "decides": "the fix", "why": f"contrast: the fix ref "
                     f"{case['lab']['fix_ref']} passing localises the cause to what it changes"})
@@ -560,6 +567,8 @@ def classify(b: Bundle) -> dict:
         "log_diff": ld,
         "node_clean": next((e.data for e in b.evidence if e.kind == "node_clean" and e.status == "ok"), None),
         "contrasts": contrasts(b, tier),
+        "contrast_walk": C.walk(C.releases(b), case["ref"], C.outcomes(b, tier)),
+        "cold_vs_warm": C.in_run(b, tier),
         "ruleset_version": f"{CLASSIFIER_VERSION}+signatures-v{load_catalogue().version}+{RULES_VERSION}",
         "redfix_version": __version__,
         "versions": versions(),
@@ -567,6 +576,9 @@ def classify(b: Bundle) -> dict:
     }
     if undecided:
         verdict["undecided"] = undecided
+    nxt, why_none = C.plan(b, verdict)
+    verdict["contrast_plan"] = ({"next": nxt["ref"], "kind": nxt["kind"], "question": nxt["question"]} if nxt
+                                else {"next": None, "why": why_none})
     return verdict
 
 

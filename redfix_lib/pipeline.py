@@ -174,40 +174,27 @@ def _under_load(case, bundle, node, *, run_fn, max_rungs=None, **kw):
     return L.isolate_under_load(case, bundle, node, **kw)      # before load.py took the runner
 
 
-MAX_CONTRASTS = 3
-
-
-def contrast_refs(b: Bundle) -> list[str]:
-    """The next contrast worth one run while the cause is still undecided after the evidence: the
-    previous tag, then (when it fails too) the tag before it — a walk back to where the failure
-    began — and the fix branch when the case names one. Never a ref already asked; at most
-    MAX_CONTRASTS in all (each costs a run)."""
-    from .classify import classify
-    v = classify(b)
-    asked = {r.ref for r in b.runs if r.mode == "contrast"}
-    if v["cause"] != "unknown" or not v["runs"]["isolated"]["failed"] or len(asked) >= MAX_CONTRASTS:
-        return []
-    refs = []
-    for step in (v.get("undecided") or {}).get("next", []):
-        m = re.search(r" --ref (\S+) ", step["how"] + " ")
-        if m and not m.group(1).startswith("<") and m.group(1) not in asked:
-            refs.append(m.group(1))
-    fix = (b.case.get("lab") or {}).get("fix_ref")
-    if fix and fix not in asked and v["reproducibility"] == "deterministic":
-        from .safety import ref_problem
-        if not ref_problem(fix):
-            refs.append(fix)
-    return list(dict.fromkeys(refs))[:MAX_CONTRASTS - len(asked)]
-
-
 def contrast_stage(s: Session, progress=print) -> None:
-    """One isolated run per contrast ref (mode 'contrast'), costed: only while the cause is undecided,
-    never twice for the same ref; re-planned after each run (a failing previous tag leads to the one
-    before it)."""
+    """The contrasts contrast.plan asks for, one isolated run each (mode 'contrast'): the nearest
+    earlier release, then a bisection over the older ones while they fail too, the fix ref while the
+    cause is undecided. Re-planned from the verdict after each run; never the same ref twice, at most
+    contrast.MAX_CONTRAST_RUNS. The recipe's files at each contrast ref are stored beside it, so the
+    diff between the last passing and the first failing release is in the bundle."""
+    from .classify import classify
+    from .contrast import plan, ref_env
     from .isolate import isolate
-    while refs := contrast_refs(s.bundle):
-        progress(f"[{s.case.case}] contrast: one run at {refs[0]}")
-        isolate(s.case, s.bundle, s.node, runs=1, ref=refs[0], mode="contrast", progress=progress)
+    while True:
+        nxt, why = plan(s.bundle, classify(s.bundle))
+        if not nxt:
+            progress(f"[{s.case.case}] contrasts: {why}")
+            return
+        progress(f"[{s.case.case}] contrast ({nxt['kind']}): one run at {nxt['ref']} — {nxt['question']}")
+        isolate(s.case, s.bundle, s.node, runs=1, ref=nxt["ref"], mode="contrast", stop_rule="fixed", progress=progress,
+                env_extra=ref_env(s.case, nxt["ref"], s.case.sweep_failure.tier))
+        stored = {e.data.get("ref") for e in s.bundle.evidence if e.kind == "static_rules" and e.status == "ok"
+                  and e.data.get("recipe") == s.case.recipe}
+        want = [{"kind": "static_rules", "refs": [nxt["ref"]]}] if nxt["kind"] != "fix" and nxt["ref"] not in stored else []
+        _collect(s, want, progress, logs=True)
 
 
 # ---------------------------------------------------------------- the whole thing

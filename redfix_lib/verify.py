@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from . import ccci
+from .contrast import ref_env
 from .bundle import atomic_write_json, load_bundle
 from .isolate import isolate
 from .params import load_case
@@ -55,12 +55,8 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
     kind = fix.get("kind", "recipe")
     env_extra = dict(fix.get("env") or {}) if kind == "harness" else None
     ref = None if kind == "harness" else fix_ref
-    if ref and "REF" in case.harness.unset and case.sweep_failure.tier not in ccci.ORCHESTRATOR_STEPS:
-        # a node that runs latest with REF unset (cc-ci) runs a PR/branch the way !testme does:
-        # the branch staged by the case's pre step, and REF=<branch>. A fix for an orchestrator
-        # step (warm promotion runs only on latest, REF empty) is verified with the branch staged
-        # and REF unset, as an operator would on the node.
-        env_extra = {**(env_extra or {}), "REF": ref}
+    if ref and (extra := ref_env(case, ref, case.sweep_failure.tier)):
+        env_extra = {**(env_extra or {}), **extra}      # a PR/branch run the way !testme runs it
     if ref and (p := ref_problem(ref)):
         from .errors import ParamsError
         raise ParamsError([(str(case_path), "fix ref", p)])

@@ -364,10 +364,13 @@ def test_contrast_failing_too_is_ruled_out_and_bisects(tmp_path):
     b.evidence.append(EvidenceItem(id="static_rules:r@previous-tag", kind="static_rules", source="x", status="ok",
                                    summary="", data={"recipe": "r", "ref": "0.9.0", "label": "previous-tag",
                                                      "is_tag": True, "files": {"compose.yml": "services: {}\n"}}))
-    u = classify(b)["undecided"]
+    v = classify(b)
+    u = v["undecided"]
     assert any("a change since 0.9.0" in r for r in u["ruled_out"])
+    assert any("fails at every release tested, back to 0.9.0" in r for r in u["ruled_out"])
     hows = [s["how"] for s in u["next"]]
-    assert any("the tag before 0.9.0" in h for h in hows) and not any("--ref 0.9.0 " in h + " " for h in hows)
+    assert not any("--ref 0.9.0 " in h + " " for h in hows)      # never asked twice
+    assert v["contrast_walk"]["state"] == "every-release" and v["contrast_plan"]["next"] is None
 
 
 def test_part_of_a_test_no_release_meets_is_a_hint_at_the_test(tmp_path):

@@ -43,7 +43,7 @@ def files_at(cx, repo: str, ref: str) -> dict[str, str]:
 
 def _item(recipe, ref, label, files, repo, is_tag: bool, env: dict | None = None) -> EvidenceItem:
     return EvidenceItem(
-        id=f"static_rules:{recipe}@{label}", kind="static_rules", source=f"{repo}@{ref}", status="ok",
+        id=f"static_rules:{recipe}@{ref if label == 'release' else label}", kind="static_rules", source=f"{repo}@{ref}", status="ok",
         summary=f"{recipe}@{ref} ({label}): {len(files)} recipe file(s) (rules run at classify time)",
         data={"recipe": recipe, "ref": ref, "label": label, "is_tag": is_tag, "files": files,
               **({"env": env} if env else {})})
@@ -53,6 +53,9 @@ def collect(cx, spec) -> list[EvidenceItem]:
     repo = cx.recipe_repo
     env = spec.get("env") or None      # an app env (e.g. {COMPOSE_FILE: ...}) over .env.sample
     ts = tags(cx, repo)
+    if spec.get("refs"):                # the files at contrast refs (pipeline.contrast_stage), nothing else
+        return [_item(cx.case.recipe, r, "release", files_at(cx, repo, r), repo, r in ts, env)
+                for r in spec["refs"] if r in ts]
     ref = cx.case.ref
     prev = [t for t in ts if version_key(t) < version_key(ref)] if ref in ts else ts
     items = [_item(cx.case.recipe, ref, "tag", files_at(cx, repo, ref), repo, ref in ts, env)]
