@@ -82,8 +82,29 @@ def verdict_text(v: dict) -> str:
              f"  how           {v['confidence']['how']}",
              f"failing         {v['failing_tier']}: {', '.join(v['failing_tests'])}",
              f"fix approach    {v['fix_approach']}" + (f"  (fix ref: {v['fix_ref']})" if v.get("fix_ref") else ""),
+             f"contrasts       {contrasts_line(v)}",
              f"evidence        {len(v['evidence_cited'])} item(s) cited", f"ruleset         {v['ruleset_version']}"]
     return "\n".join(lines)
+
+
+def contrasts_line(v: dict) -> str:
+    """Which contrasts a case used and what they showed, or why none ran (one line)."""
+    parts = [f"{c['ref']} {c['verdict']} ({c['failed']}/{c['runs']} failed)" for c in v.get("contrasts") or []]
+    w = v.get("contrast_walk") or {}
+    if w.get("state") == "began-at":
+        parts.append(f"the failure began at {w['first_fail']} ({w['last_pass']} passes)")
+    elif w.get("state") == "every-release" and parts:
+        parts.append(f"fails at every release tested, back to {w['first_fail']}")
+    cw = v.get("cold_vs_warm")
+    if cw:
+        parts.append(f"cold vs warm in each run: cold tiers passed in {cw['cold_passed']}/{cw['failing_runs']} "
+                     f"run(s) whose {cw['step']} step failed")
+    plan = v.get("contrast_plan") or {}
+    if plan.get("next"):
+        parts.append(f"next: {plan['kind']} {plan['next']}")
+    elif plan.get("why") and not v.get("contrasts"):
+        parts.append(f"no contrast run: {plan['why']}")
+    return "; ".join(parts) or "none"
 
 
 def cold_verify_md(v: dict) -> str:
@@ -182,6 +203,8 @@ def status_md(verdicts: list[dict], date: str, node_facts: dict | None = None) -
         out += [f"- **{v['recipe']}** — {v['reproducibility']} / {v['cause']} ({v['sub_cause'] or '-'}), "
                 f"confidence {v['confidence']['value']}"]
         out += ["  " + line for line in cold_verify_md(v).splitlines()]
+    out += ["", "## Contrasts (the same harness with one thing changed)", ""]
+    out += [f"- {v['recipe']}: {contrasts_line(v)}" for v in vs]
     out += ["", "## Node state left clean", ""]
     for v in vs:
         nc = v.get("node_clean") or {}

@@ -34,8 +34,10 @@ def test_batch_replay_writes_notebooks_status_and_resumes(day, tmp_path):
     assert man["summary"] == "ok"
     status = (day / "STATUS.md").read_text()
     for section in ("## Starting state", "## Investigation tracker", "## Results table", "## HOW to cold-verify",
-                    "## Node state left clean", "## Gate"):
+                    "## Contrasts", "## Node state left clean", "## Gate"):
         assert section in status
+    contrasts = status.split("## Contrasts", 1)[1].split("## Node state", 1)[0]
+    assert all(f"- {json.loads((day / c / 'verdict.json').read_text())['recipe']}: " in contrasts for c in CASES)
     for c in CASES:
         v = json.loads((day / c / "verdict.json").read_text())
         assert f"| {v['recipe']} |" in status and (day / f"{c}.ipynb").exists()
