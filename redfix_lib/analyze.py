@@ -220,6 +220,60 @@ def harness_item(e: EvidenceItem) -> EvidenceItem:
                                                     else f"differs from every value of {d['against']}")))
 
 
+# ---------------------------------------------------------------- routes asked on a live stack -> hints
+WARM_STEP_TIERS = ("promote", "upgrade")
+
+
+def _answer_class(status) -> str:
+    if status is None:
+        return "not asked"
+    if status == 0:
+        return "no answer"
+    return {2: "ok", 3: "redirect", 4: "client error", 5: "server error"}.get(int(status) // 100, "other")
+
+
+def http_route_item(e: EvidenceItem, tier: str) -> EvidenceItem:
+    """What the answers of a live stack's routes say, as hints only (never a cause on their own):
+    a path the failure names answered 000/5xx on the live stack too (the failure is in the stack's
+    state, not only in the run), or answered 2xx directly while the failure says it failed (look in
+    front of the app: proxy, routing, names); a URL a service calls answered differently when asked
+    as the caller writes the name than by the stack's own name (the name reaches another service)."""
+    d = e.data
+    answers = d.get("answers") or []
+    hints = []
+    warm = str(d.get("stack", "")).startswith("warm")
+    for a in answers:
+        a_cls = _answer_class(a.get("status"))
+        named = [w for w in a.get("why", []) if w.startswith("failure message")]
+        if named and a_cls in ("no answer", "server error"):
+            hints.append({"kind": "route-fails-live", "target": f"{a['service']}:{a['port']}{a['path']}",
+                          "status": a.get("status"),
+                          "note": f"the path the failure names answers {a.get('status')} on the live "
+                                  f"{'warm ' if warm else ''}stack {d.get('stack')} too"
+                                  + (" (corroborates a warm-step failure: the warm stack's state)" if warm and tier in WARM_STEP_TIERS else "")})
+        elif named and a_cls == "ok":
+            hints.append({"kind": "route-answers-direct", "target": f"{a['service']}:{a['port']}{a['path']}",
+                          "status": a.get("status"),
+                          "note": f"{a['service']} answers {a['path']} with {a.get('status')} when asked directly on "
+                                  f"{d.get('stack')}: what failed sits in front of it (proxy, routing, a name), or is gone"})
+    direct = {(a["service"], a["port"], a["path"]): a for a in answers if not a.get("from_service")}
+    for a in answers:
+        other = direct.get((a["service"], a["port"], a["path"])) if a.get("from_service") else None
+        if other and a.get("status") is not None and other.get("status") is not None \
+                and _answer_class(a["status"]) != _answer_class(other["status"]):
+            hints.append({"kind": "caller-name-differs", "target": f"{a['service']}:{a['port']}{a['path']}",
+                          "status": a.get("status"),
+                          "note": f"{a['from_service']} asking {a['url']} gets {a['status']}, the stack's own name gets "
+                                  f"{other['status']}: the name {a['url'].split('//', 1)[1].split(':', 1)[0]!r} reaches "
+                                  "something else from the caller (check network_aliases/dns)"})
+    summary = f"{d.get('stack')}: " + "; ".join(
+        f"{a['service']}:{a['port']}{a['path']}" + (f" (as {a['from_service']} asks)" if a.get("from_service") else "")
+        + f" -> {a.get('status') if a.get('status') is not None else 'not asked'}" for a in answers)
+    if hints:
+        summary = "; ".join(h["note"] for h in hints[:2]) + " | " + summary
+    return dataclasses.replace(e, summary=summary[:700], data=dict(d, hints=hints))
+
+
 # ---------------------------------------------------------------- the bundle, judged today
 def failure_messages(b: Bundle) -> list[str]:
     tier = b.case["sweep_failure"].get("tier", "")
@@ -265,6 +319,9 @@ def derive(b: Bundle) -> tuple[list[EvidenceItem], dict]:
                 stored.add(e.kind)
         elif e.kind == "harness_code":
             out.append(harness_item(e))
+            rejudged.add(e.kind)
+        elif e.kind == "http_route" and "answers" in e.data:
+            out.append(http_route_item(e, b.case["sweep_failure"].get("tier", "")))
             rejudged.add(e.kind)
         else:
             out.append(e)

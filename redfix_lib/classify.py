@@ -411,6 +411,13 @@ def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -
                     hints.append({"cause": "unknown", "sub_cause": sg.sub_cause, "kinds": ["signature"],
                                   "evidence": [e.id], "notes": [f"{e.source} L{m['line']}: {m['text'][:160]}"],
                                   "would_decide": [(getattr(sg, "decided_by", "") or sg.explanation)[:240]]})
+    for e in b.evidence:      # routes asked on a live stack: what they answered, a hint never a cause
+        if e.kind == "http_route" and e.status == "ok":
+            for h in e.data.get("hints", [])[:3]:
+                hints.append({"cause": "unknown", "sub_cause": h["kind"], "kinds": ["http_route"], "evidence": [e.id],
+                              "notes": [h["note"][:240]], "would_decide": [
+                                  "service_logs of that service on the live stack, network_aliases/dns for the name, "
+                                  "and a contrast run that passes"]})
     ruled_out = [f"{h}: posterior {p:.4f}" for h, p in sorted(repro["posterior"].items()) if p < 0.05]
     if repro["isolated"]["failed"]:
         ruled_out.append(f"load as the cause: the failure reproduces alone ({repro['isolated']['failed']}/"

@@ -21,7 +21,7 @@ TIERS = ("install", "upgrade", "backup", "restore", "custom", "promote")
 PLACEHOLDERS = {"recipe", "ref", "run_dir", "python", "case", "lab_home", "harness_dir", "run_index"}
 STOP_RULES = ("fixed", "sprt")
 PROBE_KINDS = {
-    "service_logs", "task_history", "network_aliases", "dns", "http", "static_rules",
+    "service_logs", "task_history", "network_aliases", "dns", "http", "http_route", "static_rules",
     "test_expectation", "harness_code", "canonical_state", "node_clean", "load",
 }
 BUSY_KINDS = {"process", "stack", "lock_file", "lock_held", "entries"}

@@ -95,6 +95,9 @@ def plan_probes(case: Case, bundle: Bundle | None = None) -> tuple[list[dict], l
                 and e.data.get("label") == "tag" and "files" in e.data), None)
     for net, name in shared_names(tag.data["files"]) if tag else []:
         post += [{"kind": "network_aliases", "network": net, "name": name}, {"kind": "dns", "network": net, "name": name}]
+    from .http_targets import http_targets
+    if tag and http_targets(tag.data["files"], tag.data.get("env"), case)["targets"]:
+        post.append({"kind": "http_route"})     # the recipe's routes asked on a live (warm) stack of it
     post.append({"kind": "node_clean"})
     for p in named:
         where = pre if p["kind"] in PRE_KINDS else post
