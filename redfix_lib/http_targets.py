@@ -200,6 +200,9 @@ def _routes(res: dict, acc: "_Acc", p, s: str, place: str, labels: dict, rs: dic
                                                                                  if pmiss else "not a port")})
             continue
         hosts, unres = [], []
+        rv, rmiss = _value(r["rule"], senv)
+        if not rmiss:        # every variable has a value: the rule as deployed (a variable may add hosts)
+            r = {**r, **{k: v for k, v in parse_rule(rv).items() if k != "ignored"}}
         for h in r["hosts"]:
             hv, miss = _value(h, senv)
             if miss:

@@ -169,7 +169,7 @@ def collect(cx, spec) -> list[EvidenceItem]:
                                      f"({len(targets)} derived target(s) kept)")]
     items = []
     for ns, svcs in list(stacks.items())[:MAX_STACKS]:
-        answers = [ask(client, ns, t, svcs, spec.get("image")) for t in targets]
+        answers = [ask(client, ns, svcs, t, spec.get("image")) for t in targets]
         art = cx.artifact(f"http-route-{ns}.txt")
         art.write_text("\n\n".join(
             f"$ {' '.join(a['argv'])}\n# via {a.get('via')} in {a.get('ms', '-')} ms, exit {a.get('exit_code')}\n"
