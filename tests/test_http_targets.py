@@ -428,3 +428,42 @@ def test_http_route_hints_never_change_a_stored_verdict(tmp_path):
     after = classify(load_bundle(dst))
     for k in ("reproducibility", "cause", "sub_cause", "confidence"):
         assert after[k] == before[k]
+
+
+def test_collector_uses_curl_when_the_image_has_no_wget_and_keeps_going_on_errors(tmp_path):
+    from redfix_lib.collectors import collect
+    ns = "warm-bluesky-pds_lab_redfix_test"
+
+    def answers(argv):
+        if argv[0] == "wget":
+            return 127, b"OCI runtime exec failed: exec: \"wget\": executable file not found in $PATH"
+        if argv[-1].endswith("/tls-check"):
+            raise RuntimeError("exec broke")
+        return 0, b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n"
+    app = FakeContainer("app.1", answers)
+    client = FakeClient([FakeService(f"{ns}_app", ns)], {f"{ns}_app": [app]})
+    it = collect(ctx(tmp_path, client), [{"kind": "http_route"}], progress=lambda m: None, logs=False)[-1]
+    by = {(a["path"], a["from_service"]): a for a in it.data["answers"]}
+    h = by[("/xrpc/_health", None)]
+    assert h["status"] == 502 and h["argv"] == ["curl", "-sS", "-i", "-m", "5", f"http://{ns}_app:3000/xrpc/_health"]
+    assert "RuntimeError: exec broke" in by[("/tls-check", None)]["unavailable"]
+
+
+def test_an_undecided_verdict_lists_the_route_hint_with_its_evidence(tmp_path):
+    """With only the run logs and a live-stack answer (the failing path answers 000 on the warm stack
+    too), the verdict stays unknown at confidence 0 and lists the answer as a hint citing the item."""
+    from redfix_lib.bundle import EvidenceItem, load_bundle
+    from redfix_lib.classify import classify
+    dst = tmp_path / "b"
+    shutil.copytree(ROOT / "outputs" / "example" / "lab-bluesky-pds", dst)
+    b = load_bundle(dst)
+    ans = [{"stack": "warm-bluesky-pds_x", "service": "app", "port": 3000, "path": "/xrpc/_health", "url": "u",
+            "why": ["failure message: warm promote /xrpc/_health -> 000"], "from_service": None, "status": 0}]
+    b.evidence = [EvidenceItem(id="http_route:warm-bluesky-pds_x", kind="http_route", source="stack", status="ok",
+                               summary="x", data={"stack": "warm-bluesky-pds_x", "answers": ans, "targets": []})]
+    b.save()
+    v = classify(load_bundle(dst))
+    assert (v["cause"], v["confidence"]["value"]) == ("unknown", 0.0)
+    h = [h for h in v["undecided"]["hints"] if h["kinds"] == ["http_route"]]
+    assert len(h) == 1 and h[0]["sub_cause"] == "route-fails-live" and h[0]["evidence"] == ["http_route:warm-bluesky-pds_x"]
+    assert "corroborates a warm-step failure" in h[0]["notes"][0]

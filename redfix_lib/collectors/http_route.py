@@ -3,10 +3,11 @@
 
 The targets come from the recipe's compose files at the tag (`http_targets`: Traefik routers,
 load-balancer ports, healthchecks, URLs a service calls, paths in the failure message). Each is
-asked from inside the stack's network: `wget -S -O- -T 5 [--header Host: h] http://<stack>_<service>:<port><path>`
-exec'd in a running container of the stack (the caller's container, with the name as the caller
-writes it, for a URL a service calls), else from a throw-away container of an image already on the
-node on an attachable network of the service (no registry is needed). Stored raw: the command, the
+asked from inside the stack's network:
+`wget -S -O- -T 5 [--header Host: h] http://<stack>_<service>:<port><path>` exec'd in a running
+container of the stack (`curl -sS -i` when the image has no wget; for a URL a service calls, in the
+caller's container with the name as the caller writes it), else from a throw-away container of an
+image already on the node on an attachable network of the service (no registry is needed). Stored raw: the command, the
 status line(s) wget printed, the first bytes, the time, which container. No live stack ->
 `unavailable` with the reason. Judgement lives in analyze.http_route_item."""
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..bundle import EvidenceItem
 from ..http_targets import http_targets, routes_from_labels
 
 WGET = ("wget", "-S", "-O-", "-T", "5")
+CURL = ("curl", "-sS", "-i", "-m", "5")      # images without wget often have curl
 STATUS_RE = re.compile(r"HTTP/\d(?:\.\d)?\s+(\d{3})")
 TOOL_MISSING_RE = re.compile(r"executable file not found|exec: \"?wget\"?: |wget: not found|No such file or directory", re.I)
 PROBE_IMAGE_RE = re.compile(r"busybox|alpine|redfix-lab/base")
@@ -113,16 +115,18 @@ def ask(client, ns: str, svcs: dict, t: dict, image: str | None) -> dict:
            "from_service": t.get("from_service"), "tried": []}
     order = [t["from_service"]] if t.get("from_service") else \
         [t["service"]] + sorted(s for s in svcs if s != t["service"])
+    curl = [*CURL, *(["-H", f"Host: {host}"] if host else []), url]
     for s in order:
         for c in _running(client, f"{ns}_{s}")[:1]:
-            a = _exec(c, argv)
-            if a["exit_code"] in (126, 127) or (not a["statuses"] and TOOL_MISSING_RE.search(a["raw"])):
-                rec["tried"].append(f"{c.name}: no wget ({a['head'][:120].strip()})")
-                continue
-            return {**rec, **a, "via": {"container": c.name, "service": f"{ns}_{s}"}}
+            for cmd in (argv, curl):
+                a = _exec(c, cmd)
+                if a["exit_code"] in (126, 127) or (not a["statuses"] and TOOL_MISSING_RE.search(a["raw"])):
+                    rec["tried"].append(f"{c.name}: no {cmd[0]} ({a['head'][:120].strip()})")
+                    continue
+                return {**rec, **a, "argv": cmd, "via": {"container": c.name, "service": f"{ns}_{s}"}}
     if t.get("from_service"):
         return {**rec, "status": None, "via": None,
-                "unavailable": f"no running container of {ns}_{t['from_service']} with wget to ask from"}
+                "unavailable": f"no running container of {ns}_{t['from_service']} with wget or curl to ask from"}
     svc = svcs.get(t["service"])
     nets = [n.get("Target") for n in (svc.attrs["Spec"].get("TaskTemplate", {}).get("Networks") or [])] if svc else []
     image = probe_image(client, image)
@@ -139,7 +143,7 @@ def ask(client, ns: str, svcs: dict, t: dict, image: str | None) -> dict:
         a = _throwaway(client, image, net.name, argv)
         return {**rec, **a, "via": {"probe_image": image, "network": net.name}}
     return {**rec, "status": None, "via": None, "unavailable": (
-        "no running container of the stack with wget, and " + (
+        "no running container of the stack with wget or curl, and " + (
             "no busybox/alpine image on the node to run wget from (name one: probe image:)" if not image
             else "no attachable network of the service to attach a probe container to"))}
 
@@ -169,7 +173,14 @@ def collect(cx, spec) -> list[EvidenceItem]:
                                      f"({len(targets)} derived target(s) kept)")]
     items = []
     for ns, svcs in list(stacks.items())[:MAX_STACKS]:
-        answers = [ask(client, ns, svcs, t, spec.get("image")) for t in targets]
+        answers = []
+        for t in targets:
+            try:
+                answers.append(ask(client, ns, svcs, t, spec.get("image")))
+            except Exception as e:  # noqa: BLE001 - one target that cannot be asked does not lose the others
+                answers.append({"stack": ns, "service": t["service"], "port": t["port"], "path": t["path"],
+                                "why": t["why"], "from_service": t.get("from_service"), "argv": [], "status": None,
+                                "via": None, "unavailable": f"{type(e).__name__}: {e}"[:300]})
         art = cx.artifact(f"http-route-{ns}.txt")
         art.write_text("\n\n".join(
             f"$ {' '.join(a['argv'])}\n# via {a.get('via')} in {a.get('ms', '-')} ms, exit {a.get('exit_code')}\n"
@@ -182,6 +193,6 @@ def collect(cx, spec) -> list[EvidenceItem]:
                 f"{a['service']}:{a['port']}{a['path']}"
                 + (f" (as {a['from_service']} asks)" if a.get("from_service") else "")
                 + f" -> {a['status'] if a.get('status') is not None else 'not asked'}" for a in answers)[:600],
-            excerpt="\n".join(f"{a['url']} -> {a.get('status')} {a.get('errors') or ''}" for a in answers)[:1200],
+            excerpt="\n".join(f"{a.get('url', a['path'])} -> {a.get('status')} {a.get('errors') or ''}" for a in answers)[:1200],
             data={**base, "stack": ns, "answers": answers}))
     return items
