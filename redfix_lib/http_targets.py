@@ -40,6 +40,11 @@ MSG_PATH_RE = re.compile(
     r"(?:\b(?:GET|HEAD|POST|PUT|DELETE|PATCH|OPTIONS)\s+(?P<a>/[\w.~%/-]*)"
     r"|(?<![\w.:/])(?P<b>/[\w.~%-]+(?:/[\w.~%-]*)*)\s*(?:->|=>|returned|answered|status|:)\s*(?:HTTP\s*)?(?:status\s*)?\d{3}\b)")
 MAX_HOSTS = 4
+# a URL a service calls may be an action (a webhook, `/reconfigure`, `/remove`): asking it on a live
+# stack could change it, so such a path is asked at `/` only (reachability), never as written
+ACTION_RE = re.compile(r"(?i)(^|[/_.-])(add|create|delete|remove|reconfigure|reload|reset|restart|shutdown|stop|kill|"
+                       r"purge|drop|update|upload|write|push|hooks?|webhooks?|notify|send|trigger|run|exec|apply|"
+                       r"deploy|install|migrate|backup|restore)($|[/_.-])")
 
 
 def _message(case: Any) -> str:
@@ -189,6 +194,7 @@ def _routes(res: dict, acc: "_Acc", p, s: str, place: str, labels: dict, rs: dic
         file = p.label_origin.get(s, {}).get(("deploy" if place == "deploy.labels" else "labels", rk), "")
         why = f"{place} {rk}={r['rule']}" + (f" ({file})" if file else "")
         pk = f"traefik.http.services.{r['lb_service']}.loadbalancer.server.port"
+        res["ignored"] += [{"service": s, "why": f"{why}: {i}"} for i in r["ignored"]]
         if r["port"] is None:
             res["unresolved"].append({"service": s, "what": "port", "vars": [], "why": f"{why}: {r['why_no_port']}"})
             continue
@@ -219,7 +225,6 @@ def _routes(res: dict, acc: "_Acc", p, s: str, place: str, labels: dict, rs: dic
                                       "why": f"{why}: no value for {', '.join(sorted(set(rest)))}"
                                              + (" (hosts it would add are not known)" if r["calls"] else
                                                 " (the rule itself is unknown: host and path not guessed)")})
-        res["ignored"] += [{"service": s, "why": f"{why}: {i}"} for i in r["ignored"]]
         paths = []
         for x in r["paths"] or ["/"]:
             xv, miss = _value(x, senv)
@@ -262,6 +267,8 @@ def _stack_targets(res: dict, acc: "_Acc", p, files: dict, stack) -> None:
             for scheme, host, port, path in _urls(str(v or "")):
                 if host in svcs and host != s:
                     w = f"services.{s}.environment {k}={v} ({p.where(s, 'environment')})"
+                    if ACTION_RE.search(path):
+                        path, w = "/", w + f" (its path {path} looks like an action: asked at / only)"
                     acc.add(host, port, path, None, w, scheme=scheme)
                     acc.add(host, port, path, None, w + f", asked from {s}'s container by the name {host!r}",
                             scheme=scheme, name=host, from_service=s)
@@ -295,6 +302,10 @@ def http_targets(files: dict[str, str], env: dict[str, str] | None = None, case:
     entries = [t for t in acc.targets.values() if t["from_service"] is None]
     for line in msg.splitlines():
         for scheme, host, port, path in _urls(line):
+            if ACTION_RE.search(path):
+                res["ignored"].append({"service": "", "why": f"failure message names {path}: looks like an action, "
+                                       "not asked on a live stack"})
+                continue
             if host in svcs:
                 acc.add(host, port, path, None, f"failure message: {line.strip()[:200]}", scheme=scheme)
             else:
@@ -306,6 +317,10 @@ def http_targets(files: dict[str, str], env: dict[str, str] | None = None, case:
             path = m.group("a") or m.group("b")
             if any(path in u[3] for u in _urls(line)):
                 continue                                   # part of a URL handled above
+            if ACTION_RE.search(path):
+                res["ignored"].append({"service": "", "why": f"failure message names {path}: looks like an action, "
+                                       "not asked on a live stack"})
+                continue
             seen = set()
             for t in entries:
                 k = (t["service"], t["port"], t["host"], t["scheme"], tuple(t["stack"]))

@@ -467,3 +467,16 @@ def test_an_undecided_verdict_lists_the_route_hint_with_its_evidence(tmp_path):
     h = [h for h in v["undecided"]["hints"] if h["kinds"] == ["http_route"]]
     assert len(h) == 1 and h[0]["sub_cause"] == "route-fails-live" and h[0]["evidence"] == ["http_route:warm-bluesky-pds_x"]
     assert "corroborates a warm-step failure" in h[0]["notes"][0]
+
+
+def test_action_paths_are_never_asked_as_written():
+    # dogvscat old-stack-proxy.yml: swarm-listener calls DF_NOTIFY_CREATE_SERVICE_URL=
+    # http://proxy:8080/v1/docker-flow-proxy/reconfigure and .../remove: GETs that change the proxy.
+    # Asked at / only (reachability); the proxy's own healthcheck path /v1/docker-flow-proxy/ping stays.
+    res = http_targets(real("dogvscat"))
+    assert sorted({t["path"] for t in find(res, service="proxy")}) == ["/", "/v1/docker-flow-proxy/ping"]
+    assert all("looks like an action" in w for t in find(res, service="proxy", path="/") for w in t["why"])
+    case = {"sweep_failure": {"message": "POST /api/v1/users/delete -> 500\nGET /api/v1/ping -> 502"}}
+    res = http_targets({"compose.yml": FORMS}, None, case)
+    assert {t["path"] for t in res["targets"] if any(w.startswith("failure") for w in t["why"])} == {"/api/v1/ping"}
+    assert any("/api/v1/users/delete" in i["why"] for i in res["ignored"])
