@@ -19,11 +19,12 @@ Where a running stack of the recipe can be asked over HTTP, and why each place i
 Values are interpolated from the stack's env (`.env.sample`, abra.sh exports, the case's env) as
 abra would deploy the default stack (`compose.recipe_stacks`); a variable with no value is recorded
 under `unresolved` and never guessed (the collector may read the value a live stack was deployed with).
+A path that looks like an action (`/reconfigure`, `/remove`, a webhook) is never asked as written:
+a called URL is asked at `/` (reachability), a message path is listed under `ignored`.
 """
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any
 
 from . import compose as C
