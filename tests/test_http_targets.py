@@ -359,7 +359,9 @@ def test_collector_falls_back_to_a_throwaway_container_and_reads_the_live_host(t
     ns = "warm-bluesky-pds_lab_redfix_test"
     nowget = FakeContainer("app.1", lambda argv: (126, b'OCI runtime exec failed: exec: "wget": executable file not found in $PATH'))
     net = SimpleNamespace(name="proxy", attrs={"Attachable": True})
-    client = FakeClient([FakeService(f"{ns}_app", ns, nets=["n1"])], {f"{ns}_app": [nowget]},
+    live = {"traefik.http.routers.x.rule": "Host(`warm-bluesky-pds.ci.test`)",
+            "traefik.http.services.x.loadbalancer.server.port": "3000"}
+    client = FakeClient([FakeService(f"{ns}_app", ns, labels=live, nets=["n1"])], {f"{ns}_app": [nowget]},
                         images=["postgres:16", "busybox:1.36"], networks={"n1": net},
                         run_out=b"  HTTP/1.1 503 Service Unavailable\nwget: server returned error: HTTP/1.1 503 Service Unavailable\n")
     cx = ctx(tmp_path, client)
@@ -368,6 +370,9 @@ def test_collector_falls_back_to_a_throwaway_container_and_reads_the_live_host(t
     assert a["status"] == 503 and a["via"] == {"probe_image": "busybox:1.36", "network": "proxy"}
     assert a["tried"] and "no wget" in a["tried"][0]
     assert client.ran[0][1] == ["wget"] and client.ran[0][4] == {"redfix.probe": "http_route"}
+    # the Host header is the one the live service was deployed with (the compose files leave it unset here)
+    assert a["host_header"] == "warm-bluesky-pds.ci.test" and a["host_from"] == "live service labels"
+    assert ["--header", "Host: warm-bluesky-pds.ci.test", f"http://{ns}_app:3000/xrpc/_health"] in [r[2][-3:] for r in client.ran]
     c = next(a for a in it.data["answers"] if a["from_service"] == "caddy")
     assert c["status"] is None and "no running container of" in c["unavailable"]
     from redfix_lib.analyze import http_route_item
