@@ -84,6 +84,25 @@ def test_http_probe_status_and_zero(tmp_path, stack, engine):
     assert got["http://127.0.0.1:1/xrpc/_health"] == 0
 
 
+def test_http_route_asks_inside_a_live_stack(tmp_path, stack, engine):
+    """The http_route collector on a real stack (written without an engine at hand: its first live
+    proof): wget exec'd in the stack's running container, 200 with the page's first bytes for a path
+    that exists, 404 for one that does not, the Host header sent; the raw answers in the artifact."""
+    cx = ctx_for(tmp_path, "bluesky-pds.yaml")
+    t = {"service": "app", "port": 80, "host": "probe.lab.redfix.test", "scheme": "http", "name": None,
+         "from_service": None, "why": ["test"], "unresolved": []}
+    items = collect(cx, [{"kind": "http_route", "stack": stack,
+                          "targets": [dict(t, path="/index.html"), dict(t, path="/nope")]}], progress=lambda m: None)
+    it = by_kind(items, "http_route")[0]
+    assert it.status == "ok", it.summary
+    got = {a["path"]: a for a in it.data["answers"]}
+    assert got["/index.html"]["status"] == 200 and "hello" in got["/index.html"]["head"]
+    assert got["/index.html"]["via"]["service"] == f"{stack}_app"
+    assert got["/nope"]["status"] == 404
+    assert "Host: probe.lab.redfix.test" in got["/index.html"]["argv"]
+    assert " 404 Not Found" in (cx.bundle.path / it.artifact).read_text()
+
+
 def test_service_logs_and_task_history_from_saved_run(tmp_path, stack, engine):
     rd = tmp_path / "b" / "runs" / "001"
     lifecycle.dump_logs(engine, stack, rd / "services" / "cold")
