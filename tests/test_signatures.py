@@ -86,6 +86,10 @@ def test_catalogue_validation_refuses_inconsistent_entries(tmp_path, bad, reason
     ("toomanyrequests: You have reached your pull rate limit.", "registry-rate-limit", "infrastructure"),
     ("could not find an available IP while allocating VIP", "vip-exhausted", "infrastructure"),
     ("FATA myapp has locally unstaged changes", "unstaged-changes", "harness"),
+    # v7: git refusing the CI workspace (a CI runner's workspace path) is the harness's checkout
+    ("fatal: detected dubious ownership in repository at '/__w/app/app'", "git-dubious-ownership-ci", "harness"),
+    # v7: the container's own health check says its tool is not found (a shell, not only the OCI exec)
+    ('                        "Output": "/bin/sh: 1: curl: not found\\n"', "healthcheck-output-tool-missing", "recipe"),
 ])
 def test_decisive_lines_give_their_class(line, sig, cls):
     out = explain_text("starting\n" + line + "\n")
@@ -106,6 +110,26 @@ def test_decisive_lines_give_their_class(line, sig, cls):
     ("standard_init_linux.go:228: exec user process caused: exec format error", "exec-format-error"),
     ("no suitable node (insufficient resources on 1 node)", "swarm-no-suitable-node"),
     ("app_1 exited with code 137", "exit-137"),
+    # v7 families (held-out batch 7). GitHub's own message names job starvation as a cause: not decisive
+    ("The hosted runner: GitHub Actions 3 lost communication with the server. Anything in your workflow that "
+     "terminates the runner process, starves it for CPU/Memory, or blocks its network access can cause this error.",
+     "runner-starved-or-lost"),
+    ("2025-07-02 23:09:57.285 GMT [42] FATAL:  sorry, too many clients already", "db-connection-limit"),
+    ("make[2]: fork: Resource temporarily unavailable", "process-limit"),
+    ("[gw3] node down: Not properly terminated", "test-worker-crashed"),
+    ('Error: Timeout of 2000ms exceeded. For async tests and hooks, ensure "done()" is called', "test-runner-timeout"),
+    ("command traefik error: field not found, node: entrypoint", "app-config-key-rejected"),
+    ("entrypoint.sh: line 2: $'\\r': command not found", "script-crlf"),
+    ('"invalid mount config for type "bind": bind source path does not exist: /srv/app"', "bind-mount-source-missing"),
+    ("rpc error: code = InvalidArgument desc = ContainerSpec: image reference must be provided", "service-image-missing"),
+    # the same refusal by an app's git on its own data volume is not the CI checkout
+    ("fatal: detected dubious ownership in repository at '/data/git/repositories/org/app.git'", "git-dubious-ownership"),
+    ("locator.click: Error: strict mode violation: locator('button') resolved to 3 elements:", "test-locator-ambiguous"),
+    ("Cannot log after tests are done. Did you forget to wait for something async in your test?", "test-async-leak"),
+    ("Your test suite must contain at least one test.", "test-suite-empty"),
+    ("Failed: 'slow' not found in `markers` configuration option", "pytest-marker-unregistered"),
+    ("browserType.launch: Executable doesn't exist at /root/.cache/ms-playwright/chromium-1155/chrome-linux/chrome",
+     "browser-binary-missing"),
 ])
 def test_lines_that_cannot_decide_give_a_hint_and_the_deciding_evidence(line, sig):
     out = explain_text(line + "\n")
@@ -313,10 +337,23 @@ def test_corpus_zero_confident_wrong_and_accuracy_floor():
     s = score(_corpus(), CAT)
     wrong = [(x["id"], x["label"], x["pred"], x["signatures"]) for x in s["rows"] if x["confident_wrong"]]
     assert wrong == []
-    # floors sit just under today's figures (accuracy 0.854, macro-F1 0.796 on 302 excerpts); batches 3-5
-    # added compose-file lines whose thread decided `recipe` but whose line cannot (held-out batch 5)
-    assert s["accuracy"] >= 0.84, [x["id"] for x in s["rows"] if not x["correct"]]
-    assert s["macro_f1"] >= 0.78
+    # floors sit just under today's figures (accuracy 0.859, macro-F1 0.817 on 375 excerpts, catalogue v7);
+    # batches 3-5 added compose-file lines whose thread decided `recipe` but whose line cannot (held-out
+    # batch 5); batch 7 was revised on (in-sample under v7), batch 8 is held out from v7
+    assert s["accuracy"] >= 0.85, [x["id"] for x in s["rows"] if not x["correct"]]
+    assert s["macro_f1"] >= 0.80
+
+
+def test_corpus_batch_held_out_from_the_catalogue_has_no_confident_wrong():
+    """Batch 8 was collected and labelled after v7 was written: v7 is scored on it as on unseen lines.
+    Its figure is the honest one for generalisation (README); zero confident-wrong is a hard floor."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_corpus import score
+    held = [r for r in _corpus() if r.get("batch") == 8]
+    assert len(held) >= 15
+    s = score(held, CAT)
+    assert s["confident_wrong"] == 0
+    assert s["accuracy"] >= 0.45          # 0.500 with v7; a catalogue that stops matching its families drops here
 
 
 def test_corpus_macro_f1_averages_only_the_labels_present():
