@@ -89,7 +89,9 @@ def test_catalogue_validation_refuses_inconsistent_entries(tmp_path, bad, reason
     # v7: git refusing the CI workspace (a CI runner's workspace path) is the harness's checkout
     ("fatal: detected dubious ownership in repository at '/__w/app/app'", "git-dubious-ownership-ci", "harness"),
     # v7: the container's own health check says its tool is not found (a shell, not only the OCI exec)
-    ('                        "Output": "/bin/sh: 1: curl: not found\\n"', "healthcheck-output-tool-missing", "recipe"),
+    ('                        "Output": "/bin/sh: 1: curl: not found\\n"', "healthcheck-output-tool-missing", "recipe"),    # v9: a changed *config* the stack ships decides recipe (its versioned name was not bumped)
+    ("failed to update config app_nginx_conf_v2: Error response from daemon: rpc error: code = InvalidArgument "
+     "desc = only updates to Labels are allowed", "config-content-changed", "recipe"),
 ])
 def test_decisive_lines_give_their_class(line, sig, cls):
     out = explain_text("starting\n" + line + "\n")
@@ -129,7 +131,11 @@ def test_decisive_lines_give_their_class(line, sig, cls):
     ("Your test suite must contain at least one test.", "test-suite-empty"),
     ("Failed: 'slow' not found in `markers` configuration option", "pytest-marker-unregistered"),
     ("browserType.launch: Executable doesn't exist at /root/.cache/ms-playwright/chromium-1155/chrome-linux/chrome",
-     "browser-binary-missing"),
+     "browser-binary-missing"),    # v9 (held-out batch 9 had two confident-wrong here): a changed secret is provided by the operator/harness,
+    # and the bare daemon line does not say which object it was
+    ("failed to update secret credentials: Error response from daemon: rpc error: code = InvalidArgument "
+     "desc = only updates to Labels are allowed", "object-content-changed"),
+    ("Error response from daemon: rpc error: code = 3 desc = only updates to Labels are allowed", "object-content-changed"),
 ])
 def test_lines_that_cannot_decide_give_a_hint_and_the_deciding_evidence(line, sig):
     out = explain_text(line + "\n")
@@ -337,23 +343,25 @@ def test_corpus_zero_confident_wrong_and_accuracy_floor():
     s = score(_corpus(), CAT)
     wrong = [(x["id"], x["label"], x["pred"], x["signatures"]) for x in s["rows"] if x["confident_wrong"]]
     assert wrong == []
-    # floors sit just under today's figures (accuracy 0.859, macro-F1 0.817 on 375 excerpts, catalogue v7);
+    # floors sit just under today's figures (accuracy 0.867, macro-F1 0.812 on 390 excerpts, catalogue v9);
     # batches 3-5 added compose-file lines whose thread decided `recipe` but whose line cannot (held-out
-    # batch 5); batch 7 was revised on (in-sample under v7), batch 8 is held out from v7
-    assert s["accuracy"] >= 0.85, [x["id"] for x in s["rows"] if not x["correct"]]
+    # batch 5); batches 7-9 were each scored held out first, then revised on (README: the batch table)
+    assert s["accuracy"] >= 0.86, [x["id"] for x in s["rows"] if not x["correct"]]
     assert s["macro_f1"] >= 0.80
 
 
-def test_corpus_batch_held_out_from_the_catalogue_has_no_confident_wrong():
-    """Batch 8 was collected and labelled after v7 was written: v7 is scored on it as on unseen lines.
-    Its figure is the honest one for generalisation (README); zero confident-wrong is a hard floor."""
+def test_corpus_batches_collected_after_v6_keep_zero_confident_wrong():
+    """Batches 7, 8 and 9 were each collected and labelled after the catalogue in force was written and
+    scored on it before any revision (1, 0 and 2 confident-wrong); a later catalogue must not bring any
+    of those lines back to a confident wrong class, and must keep matching their families."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_corpus import score
-    held = [r for r in _corpus() if r.get("batch") == 8]
-    assert len(held) >= 15
-    s = score(held, CAT)
-    assert s["confident_wrong"] == 0
-    assert s["accuracy"] >= 0.45          # 0.500 with v7; a catalogue that stops matching its families drops here
+    for b, floor in ((7, 0.95), (8, 0.85), (9, 0.6)):
+        rows = [r for r in _corpus() if r.get("batch") == b]
+        assert len(rows) >= 15, b
+        s = score(rows, CAT)
+        assert s["confident_wrong"] == 0, (b, [x["id"] for x in s["rows"] if x["confident_wrong"]])
+        assert s["accuracy"] >= floor, (b, s["accuracy"])      # v9: 1.000, 0.889, 0.667
 
 
 def test_corpus_macro_f1_averages_only_the_labels_present():
