@@ -244,6 +244,14 @@ def http_route_item(e: EvidenceItem, tier: str) -> EvidenceItem:
     warm = str(d.get("stack", "")).startswith("warm")
     for a in answers:
         a_cls = _answer_class(a.get("status"))
+        vip = a.get("vip")
+        if vip and _answer_class(vip.get("status")) == "no answer" and a_cls != "no answer":
+            hints.append({"kind": "vip-silent-tasks-answer", "target": f"{a['service']}:{a['port']}{a['path']}",
+                          "status": a.get("status"),
+                          "note": f"{a['service']}'s virtual IP on {d.get('stack')} does not answer "
+                                  f"({'; '.join(vip.get('errors') or [])[:120] or 'no answer'}) while its task address "
+                                  f"answers {a.get('status')}: the app is up; the node's service VIP / routing mesh "
+                                  "(IPVS) is not"})
         named = [w for w in a.get("why", []) if w.startswith("failure message")]
         if named and a_cls in ("no answer", "server error"):
             hints.append({"kind": "route-fails-live", "target": f"{a['service']}:{a['port']}{a['path']}",

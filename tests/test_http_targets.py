@@ -339,14 +339,14 @@ def test_collector_asks_each_target_in_the_live_warm_stack(tmp_path):
     assert it.status == "ok" and it.id == f"http_route:{ns}"
     by = {(a["path"], a["from_service"]): a for a in it.data["answers"]}
     assert by[("/xrpc/_health", None)]["status"] == 200 and by[("/xrpc/_health", None)]["via"]["container"] == "app.1"
-    assert by[("/xrpc/_health", None)]["argv"] == ["wget", "-S", "-O-", "-T", "5", f"http://{ns}_app:3000/xrpc/_health"]
+    assert by[("/xrpc/_health", None)]["argv"] == ["timeout", "10", "wget", "-S", "-O-", f"http://{ns}_app:3000/xrpc/_health"]
     # the URL caddy calls, asked from caddy's container by the name caddy writes
     assert by[("/tls-check", "caddy")]["argv"][-1] == "http://app:3000/tls-check"
     assert by[("/tls-check", "caddy")]["status"] == 404 and by[("/tls-check", "caddy")]["via"]["container"] == "caddy.1"
     assert by[("/tls-check", None)]["status"] == 200
     assert '{"version":"v0.4.219"}' in by[("/xrpc/_health", None)]["head"]
     raw = (cx.bundle.path / it.artifact).read_text()
-    assert "$ wget -S -O- -T 5 http://app:3000/tls-check" in raw and "404 Not Found" in raw
+    assert "$ timeout 10 wget -S -O- http://app:3000/tls-check" in raw and "404 Not Found" in raw
     # the analysis: hints, never a cause
     from redfix_lib.analyze import http_route_item
     j = http_route_item(it, "promote")
@@ -440,7 +440,7 @@ def test_collector_uses_curl_when_the_image_has_no_wget_and_keeps_going_on_error
     ns = "warm-bluesky-pds_lab_redfix_test"
 
     def answers(argv):
-        if argv[0] == "wget":
+        if "wget" in argv[:3]:        # `timeout 10 wget …` and bare `wget …`: no wget in the image
             return 127, b"OCI runtime exec failed: exec: \"wget\": executable file not found in $PATH"
         if argv[-1].endswith("/tls-check"):
             raise RuntimeError("exec broke")
@@ -485,3 +485,25 @@ def test_action_paths_are_never_asked_as_written():
     res = http_targets({"compose.yml": FORMS}, None, case)
     assert {t["path"] for t in res["targets"] if any(w.startswith("failure") for w in t["why"])} == {"/api/v1/ping"}
     assert any("/api/v1/users/delete" in i["why"] for i in res["ignored"])
+
+
+def test_a_silent_vip_is_asked_again_at_the_task_addresses(tmp_path):
+    """The service's virtual IP gives no route (a node whose IPVS / routing mesh is broken — this
+    lab's machine has no ip_vs) while tasks.<service> answers: the answer is the app's, the VIP's
+    failure is kept, and the analysis says where the fault is."""
+    from redfix_lib.analyze import http_route_item
+    from redfix_lib.collectors import collect
+    ns = "warm-bluesky-pds_lab_redfix_test"
+
+    def answers(argv):
+        if f"http://{ns}_app:3000/" in argv[-1]:
+            return 1, b"Connecting to x (10.0.1.6:3000)\nwget: can't connect to remote host (10.0.1.6): No route to host\n"
+        return 0, b"  HTTP/1.1 200 OK\r\n\r\nok"
+    client = FakeClient([FakeService(f"{ns}_app", ns)], {f"{ns}_app": [FakeContainer("app.1", answers)]})
+    it = collect(ctx(tmp_path, client), [{"kind": "http_route"}], progress=lambda m: None, logs=False)[-1]
+    a = next(a for a in it.data["answers"] if a["path"] == "/xrpc/_health" and not a["from_service"])
+    assert a["status"] == 200 and a["tasks_url"] == f"http://tasks.{ns}_app:3000/xrpc/_health"
+    assert a["vip"]["status"] == 0 and "No route to host" in a["vip"]["errors"][0]
+    hints = http_route_item(it, "promote").data["hints"]
+    assert any(h["kind"] == "vip-silent-tasks-answer" for h in hints)
+    assert not any(h["kind"] == "route-fails-live" and h["target"].endswith("/xrpc/_health") for h in hints)

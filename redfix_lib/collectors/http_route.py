@@ -18,8 +18,13 @@ import time
 from ..bundle import EvidenceItem
 from ..http_targets import http_targets, routes_from_labels
 
-WGET = ("wget", "-S", "-O-", "-T", "5")
+# `timeout` bounds the exec (exec_run has no timeout); no `wget -T`: Debian's static busybox wget
+# crashes (SIGSEGV, exit 139) with it. Without `timeout` in the image, plain wget, then curl.
+WGET = ("timeout", "10", "wget", "-S", "-O-")
+WGET_BARE = ("wget", "-S", "-O-")
 CURL = ("curl", "-sS", "-i", "-m", "5")      # images without wget often have curl
+CONNECT_FAIL_RE = re.compile(r"can't connect|No route to host|Connection refused|timed out|Network is unreachable|"
+                             r"Failed to connect|Could not resolve|bad address", re.I)
 STATUS_RE = re.compile(r"HTTP/\d(?:\.\d)?\s+(\d{3})")
 TOOL_MISSING_RE = re.compile(r"executable file not found|exec: \"?wget\"?: |wget: not found|No such file or directory", re.I)
 PROBE_IMAGE_RE = re.compile(r"busybox|alpine|redfix-lab/base")
@@ -115,15 +120,31 @@ def ask(client, ns: str, svcs: dict, t: dict, image: str | None) -> dict:
            "from_service": t.get("from_service"), "tried": []}
     order = [t["from_service"]] if t.get("from_service") else \
         [t["service"]] + sorted(s for s in svcs if s != t["service"])
-    curl = [*CURL, *(["-H", f"Host: {host}"] if host else []), url]
+    hdr = ["--header", f"Host: {host}"] if host else []
+
+    def cmds(u):
+        return ([*WGET, *hdr, u], [*WGET_BARE, *hdr, u], [*CURL, *(["-H", f"Host: {host}"] if host else []), u])
     for s in order:
         for c in _running(client, f"{ns}_{s}")[:1]:
-            for cmd in (argv, curl):
+            for cmd in cmds(url):
                 a = _exec(c, cmd)
                 if a["exit_code"] in (126, 127) or (not a["statuses"] and TOOL_MISSING_RE.search(a["raw"])):
-                    rec["tried"].append(f"{c.name}: no {cmd[0]} ({a['head'][:120].strip()})")
+                    tool = cmd[2] if cmd[0] == "timeout" else cmd[0]
+                    rec["tried"].append(f"{c.name}: no {tool}{' under timeout' if cmd[0] == 'timeout' else ''} "
+                                        f"({a['head'][:120].strip()})")
                     continue
-                return {**rec, **a, "argv": cmd, "via": {"container": c.name, "service": f"{ns}_{s}"}}
+                out = {**rec, **a, "argv": cmd, "via": {"container": c.name, "service": f"{ns}_{s}"}}
+                if not a["statuses"] and not t.get("name") and CONNECT_FAIL_RE.search(a["raw"]):
+                    # the service's virtual IP did not answer: ask its tasks' own addresses (DNS
+                    # round robin, tasks.<service>) — the app answering there puts the fault in the
+                    # VIP / routing mesh, not in the app
+                    turl = f"{t['scheme']}://tasks.{name}:{t['port']}{t['path']}"
+                    b = _exec(c, [*cmd[:-1], turl])
+                    out.update({k: b[k] for k in ("status", "statuses", "errors", "exit_code", "ms", "head")})
+                    out["vip"] = {"url": url, **{k: a[k] for k in ("status", "errors", "exit_code", "ms")}}
+                    out["tasks_url"] = turl
+                    out["raw"] = a["raw"] + f"\n# tasks.{name}:\n" + b["raw"]
+                return out
     if t.get("from_service"):
         return {**rec, "status": None, "via": None,
                 "unavailable": f"no running container of {ns}_{t['from_service']} with wget or curl to ask from"}
@@ -140,8 +161,8 @@ def ask(client, ns: str, svcs: dict, t: dict, image: str | None) -> dict:
             continue
         if not image:
             break
-        a = _throwaway(client, image, net.name, argv)
-        return {**rec, **a, "via": {"probe_image": image, "network": net.name}}
+        a = _throwaway(client, image, net.name, [*WGET_BARE, *hdr, url])   # bounded by wait(timeout)
+        return {**rec, **a, "argv": [*WGET_BARE, *hdr, url], "via": {"probe_image": image, "network": net.name}}
     return {**rec, "status": None, "via": None, "unavailable": (
         "no running container of the stack with wget or curl, and " + (
             "no busybox/alpine image on the node to run wget from (name one: probe image:)" if not image
