@@ -24,7 +24,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import NodeBusy
 
@@ -467,14 +467,7 @@ def stop_tree(proc: subprocess.Popen, marker: str | None, exclude: set[int], gra
                 if time.monotonic() - leader_gone > END_GRACE_S:
                     break
             time.sleep(0.05)
-        for _ in range(100):
-            left = alive()
-            if not left:
-                break
-            total |= left
-            _signal_all(left, signal.SIGKILL)
-            time.sleep(0.02)
-            _reap(total - own)
+        total |= _kill_left(alive, lambda k: _reap((total | k) - own))
         try:
             proc.wait(timeout=KILL_GRACE_S)
         except subprocess.TimeoutExpired:
@@ -729,6 +722,22 @@ def descendants() -> set[int]:
     return {p for p in found if table[p][2] != "Z"}
 
 
+def _kill_left(alive: Callable[[], set[int]], reap: Callable[[set[int]], None]) -> set[int]:
+    """SIGKILL what `alive()` still returns, calling `reap(killed so far)` between rounds (at most 100
+    rounds: a process that forks faster than it is killed cannot hold redfix forever). Returns every
+    pid it killed."""
+    killed: set[int] = set()
+    for _ in range(100):
+        left = alive()
+        if not left:
+            break
+        killed |= left
+        _signal_all(left, signal.SIGKILL)
+        time.sleep(0.02)
+        reap(killed)
+    return killed
+
+
 def stop_descendants(grace: float = END_GRACE_S, keep: set[int] | frozenset = frozenset()) -> int:
     """Stop every process still below this one (children and orphans re-parented to it as child
     subreaper) except `keep` (what was there before): SIGTERM, `grace` seconds, SIGKILL, reap.
@@ -746,13 +755,6 @@ def stop_descendants(grace: float = END_GRACE_S, keep: set[int] | frozenset = fr
         while time.monotonic() < deadline and below():
             _reap(total)
             time.sleep(0.05)
-        for _ in range(100):
-            left = below()
-            if not left:
-                break
-            total |= left
-            _signal_all(left, signal.SIGKILL)
-            time.sleep(0.02)
-            _reap(total)
+        total |= _kill_left(below, lambda k: _reap(total | k))
     _reap(total | {p for p, (pp, _, st) in _proc_table().items() if pp == me and st == "Z" and p not in keep})
     return len(total)
