@@ -92,6 +92,22 @@ def test_catalogue_validation_refuses_inconsistent_entries(tmp_path, bad, reason
     ('                        "Output": "/bin/sh: 1: curl: not found\\n"', "healthcheck-output-tool-missing", "recipe"),    # v9: a changed *config* the stack ships decides recipe (its versioned name was not bumped)
     ("failed to update config app_nginx_conf_v2: Error response from daemon: rpc error: code = InvalidArgument "
      "desc = only updates to Labels are allowed", "config-content-changed", "recipe"),
+    # v10 (held-out batch 10): a registry or a git host answering 5xx is an outage on its side
+    ("Error response from daemon: received unexpected HTTP status: 502 Bad Gateway", "registry-server-error", "infrastructure"),
+    ("error pulling image configuration: download failed after attempts=6: received unexpected HTTP status: 503 "
+     "Service Unavailable", "registry-server-error", "infrastructure"),
+    ('failed to resolve reference "quay.io/org/app:2.0": unexpected status from GET request to '
+     "https://quay.io/v2/org/app/manifests/2.0: 500 Internal Server Error", "registry-server-error", "infrastructure"),
+    ("fatal: unable to access 'https://git.example.org/org/app.git/': The requested URL returned error: 502",
+     "git-host-server-error", "infrastructure"),
+    ("error: RPC failed; HTTP 504 curl 22 The requested URL returned error: 504", "git-host-server-error",
+     "infrastructure"),
+    # v10: the job's registry login expired (never refreshed): the harness's credentials
+    ("Error response from daemon: denied: Your authorization token has expired. Reauthenticate and try again.",
+     "registry-credentials-expired", "harness"),
+    # v10: a vm.* sysctl (not namespaced: no container can set it) below what the service checks at start
+    ("bootstrap check failure [1] of [1]: max virtual memory areas vm.max_map_count [262143] is too low, "
+     "increase to at least [262144]", "kernel-setting-too-low", "infrastructure"),
 ])
 def test_decisive_lines_give_their_class(line, sig, cls):
     out = explain_text("starting\n" + line + "\n")
@@ -136,6 +152,26 @@ def test_decisive_lines_give_their_class(line, sig, cls):
     ("failed to update secret credentials: Error response from daemon: rpc error: code = InvalidArgument "
      "desc = only updates to Labels are allowed", "object-content-changed"),
     ("Error response from daemon: rpc error: code = 3 desc = only updates to Labels are allowed", "object-content-changed"),
+    # v10 (held-out batch 10; v9 asserted infrastructure here): a blob the registry does not serve is a
+    # registry flake or an image deleted / half-pushed upstream
+    ("error pulling image configuration: unknown blob", "image-blob-unknown"),
+    ("failed to copy: httpReadSeeker: failed open: content digest sha256:9f2b not found: not found", "image-blob-unknown"),
+    # an expired certificate on a registry: the served certificate, the node's clock or the pulling engine's trust store
+    ('error pulling image configuration: Get "https://cdn.example.net/registry-v2/blobs/sha256/0c/data": x509: '
+     "certificate has expired or is not yet valid", "registry-tls-untrusted"),
+    ('Error response from daemon: Head "https://ghcr.io/v2/org/app/manifests/1.2": denied: denied', "image-pull-denied"),
+    ("alembic.util.exc.CommandError: Multiple head revisions are present for given argument 'head'", "db-migration-failed"),
+    ("django.core.management.base.CommandError: Conflicting migrations detected; multiple leaf nodes in the "
+     "migration graph: (0004_a, 0004_b in app).", "db-migration-failed"),
+    ("FATAL:  the database system is starting up", "db-not-yet-ready"),
+    ("Redis is not available, retrying in 5s", "dependency-not-reachable"),
+    ('nginx: [emerg] host not found in upstream "api" in /etc/nginx/conf.d/site.conf:7', "proxy-upstream-name-unresolved"),
+    ("dependency failed to start: container app-cache-1 has no healthcheck configured", "compose-healthcheck-missing"),
+    ("Error response from daemon: Could not attach to network backend: rpc error: code = PermissionDenied desc = "
+     "network backend not manually attachable", "network-not-attachable"),
+    ('Error response from daemon: network sandbox join failed: subnet sandbox join failed for "10.0.9.0/24": '
+     "error creating vxlan interface: file exists", "overlay-sandbox-join-failed"),
+    ("/home/runner/work/_temp/0c1d.sh: line 2: abra: command not found", "harness-tool-missing"),
 ])
 def test_lines_that_cannot_decide_give_a_hint_and_the_deciding_evidence(line, sig):
     out = explain_text(line + "\n")
@@ -144,6 +180,40 @@ def test_lines_that_cannot_decide_give_a_hint_and_the_deciding_evidence(line, si
     assert sig in [h["signature"] for h in out["hints"]]
     assert BY_ID[sig].decided_by in out["deciding_evidence"]
     assert len(next(h for h in out["hints"] if h["signature"] == sig)["classes"]) >= 2
+
+
+def test_the_pull_error_prefix_does_not_decide_what_follows_it():
+    """v9 decided infrastructure on any `error pulling image configuration:` line (held-out batch 10:
+    one confident-wrong, `unknown blob`). What follows the colon decides: a 5xx is the registry's
+    outage; a missing blob and a certificate are hints naming what would decide."""
+    head = "error pulling image configuration: "
+    v = explain_text(head + "received unexpected HTTP status: 500 Internal Server Error\n")["verdict"]
+    assert (v["class"], v["signature"]) == ("infrastructure", "registry-server-error")
+    for tail, sig in (("unknown blob", "image-blob-unknown"),
+                      ("Get https://r.example/v2/x/blobs/sha256:ab: x509: certificate has expired or is not yet valid",
+                       "registry-tls-untrusted")):
+        out = explain_text(head + tail + "\n")
+        assert out["verdict"]["class"] is None and out["verdict"]["confidence"] == "hint", tail
+        assert sig in [h["signature"] for h in out["hints"]]
+        assert "image-layer-corrupt" not in [m["signature"] for m in out["matches"]]
+    # a truncated or unverifiable layer still decides
+    v = explain_text("filesystem layer verification failed for digest sha256:8f1e9a\n")["verdict"]
+    assert (v["class"], v["signature"]) == ("infrastructure", "image-layer-corrupt")
+
+
+@pytest.mark.parametrize("line", [
+    "curl: (22) The requested URL returned error: 500",                 # a script fetching the app, not git
+    "fatal: unable to access 'https://git.example.org/r.git/': The requested URL returned error: 403",
+    "AssertionError: unexpected status code: 503",                      # a test's HTTP client
+    "Error response from daemon: received unexpected HTTP status: 404 Not Found",
+    "E   AssertionError: 401 Unauthorized: token has expired",          # an app's own tokens
+    "Access denied: token has expired",
+    "max file descriptors [4096] for elasticsearch process is too low, increase to at least [65535]",  # ulimits: compose sets them
+])
+def test_the_v10_decisive_families_stay_inside_their_bounds(line):
+    """Server errors decide only when git or the registry client reports them; an expired token only
+    when the registry refuses it; only the node's vm.* settings (which no container can set) decide."""
+    assert explain_text(line + "\n")["verdict"]["confidence"] != "decisive", line
 
 
 def test_decisive_lines_that_disagree_give_no_class():
@@ -343,25 +413,26 @@ def test_corpus_zero_confident_wrong_and_accuracy_floor():
     s = score(_corpus(), CAT)
     wrong = [(x["id"], x["label"], x["pred"], x["signatures"]) for x in s["rows"] if x["confident_wrong"]]
     assert wrong == []
-    # floors sit just under today's figures (accuracy 0.867, macro-F1 0.812 on 390 excerpts, catalogue v9);
-    # batches 3-5 added compose-file lines whose thread decided `recipe` but whose line cannot (held-out
-    # batch 5); batches 7-9 were each scored held out first, then revised on (README: the batch table)
-    assert s["accuracy"] >= 0.86, [x["id"] for x in s["rows"] if not x["correct"]]
-    assert s["macro_f1"] >= 0.80
+    # floors sit just under today's figures (accuracy 0.884, macro-F1 0.813 on 431 excerpts, catalogue v10;
+    # v9 scored 0.838 / 0.790 with 1 confident-wrong once batch 10 was added); batches 3-5 added compose-file
+    # lines whose thread decided `recipe` but whose line cannot (held-out batch 5); batches 7-10 were each
+    # scored held out first, then revised on, so these figures are partly in-sample (README: the batch table)
+    assert s["accuracy"] >= 0.88, [x["id"] for x in s["rows"] if not x["correct"]]
+    assert s["macro_f1"] >= 0.81
 
 
 def test_corpus_batches_collected_after_v6_keep_zero_confident_wrong():
-    """Batches 7, 8 and 9 were each collected and labelled after the catalogue in force was written and
-    scored on it before any revision (1, 0 and 2 confident-wrong); a later catalogue must not bring any
+    """Batches 7, 8, 9 and 10 were each collected and labelled after the catalogue in force was written and
+    scored on it before any revision (1, 0, 2 and 1 confident-wrong); a later catalogue must not bring any
     of those lines back to a confident wrong class, and must keep matching their families."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_corpus import score
-    for b, floor in ((7, 0.95), (8, 0.85), (9, 0.6)):
+    for b, floor in ((7, 0.95), (8, 0.85), (9, 0.9), (10, 0.9)):
         rows = [r for r in _corpus() if r.get("batch") == b]
         assert len(rows) >= 15, b
         s = score(rows, CAT)
         assert s["confident_wrong"] == 0, (b, [x["id"] for x in s["rows"] if x["confident_wrong"]])
-        assert s["accuracy"] >= floor, (b, s["accuracy"])      # v9: 1.000, 0.889, 0.667
+        assert s["accuracy"] >= floor, (b, s["accuracy"])      # v10: 1.000, 0.889, 0.933, 0.927 (v9: .., 0.667, 0.561)
 
 
 def test_corpus_macro_f1_averages_only_the_labels_present():
