@@ -176,10 +176,20 @@ def teardown(c, stacks: list[str], keep_volumes: bool = False, timeout: float = 
     clean = True
     for ns in stacks:
         flt = {"label": f"com.docker.stack.namespace={ns}"}
+        t0 = time.time()
         while time.time() < deadline:
-            if not (c.containers.list(all=True, filters=flt, sparse=True) or c.networks.list(filters=flt)
-                    or c.services.list(filters=flt)):
+            busy = c.containers.list(all=True, filters=flt, sparse=True) or c.services.list(filters=flt)
+            nets = c.networks.list(filters=flt)
+            if not (busy or nets):
                 break
+            if nets and not busy and time.time() - t0 > 10:
+                # the engine sometimes keeps a stack's overlay network after `stack rm` (a stale
+                # endpoint in its network DB) until it is removed by name: remove it
+                for n in nets:
+                    try:
+                        n.remove()
+                    except Exception:  # noqa: BLE001 - still in use for a moment: next round
+                        pass
             time.sleep(1)
         if keep_volumes:
             continue
