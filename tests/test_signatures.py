@@ -413,11 +413,12 @@ def test_corpus_zero_confident_wrong_and_accuracy_floor():
     s = score(_corpus(), CAT)
     wrong = [(x["id"], x["label"], x["pred"], x["signatures"]) for x in s["rows"] if x["confident_wrong"]]
     assert wrong == []
-    # floors sit just under today's figures (accuracy 0.884, macro-F1 0.813 on 431 excerpts, catalogue v10;
+    # floors sit just under today's figures (accuracy 0.879, macro-F1 0.812 on 462 excerpts, catalogue v10,
+    # batch 11 held out and not revised on; 0.884 / 0.813 on the first 431;
     # v9 scored 0.838 / 0.790 with 1 confident-wrong once batch 10 was added); batches 3-5 added compose-file
     # lines whose thread decided `recipe` but whose line cannot (held-out batch 5); batches 7-10 were each
     # scored held out first, then revised on, so these figures are partly in-sample (README: the batch table)
-    assert s["accuracy"] >= 0.88, [x["id"] for x in s["rows"] if not x["correct"]]
+    assert s["accuracy"] >= 0.87, [x["id"] for x in s["rows"] if not x["correct"]]
     assert s["macro_f1"] >= 0.81
 
 
@@ -427,12 +428,12 @@ def test_corpus_batches_collected_after_v6_keep_zero_confident_wrong():
     of those lines back to a confident wrong class, and must keep matching their families."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_corpus import score
-    for b, floor in ((7, 0.95), (8, 0.85), (9, 0.9), (10, 0.9)):
+    for b, floor in ((7, 0.95), (8, 0.85), (9, 0.9), (10, 0.9), (11, 0.8)):
         rows = [r for r in _corpus() if r.get("batch") == b]
         assert len(rows) >= 15, b
         s = score(rows, CAT)
         assert s["confident_wrong"] == 0, (b, [x["id"] for x in s["rows"] if x["confident_wrong"]])
-        assert s["accuracy"] >= floor, (b, s["accuracy"])      # v10: 1.000, 0.889, 0.933, 0.927 (v9: .., 0.667, 0.561)
+        assert s["accuracy"] >= floor, (b, s["accuracy"])      # v10: 1.000, 0.889, 0.933, 0.927, 0.806 held out (v9: .., 0.667, 0.561)
 
 
 def test_corpus_macro_f1_averages_only_the_labels_present():
