@@ -161,13 +161,14 @@ def contrasts(b: Bundle, tier: str) -> list[dict]:
     files = {e.data.get("ref"): e for e in b.evidence if e.kind == "static_rules" and e.status == "ok"
              and e.data.get("recipe") == b.case["recipe"]}
     known = C.outcomes(b, tier)
-    w = C.walk(C.releases(b), b.case["ref"], known)
+    tags = C.releases(b)
+    w = C.walk(tags, b.case["ref"], known)
     out = []
     for ref, o in known.items():
         other = files.get(ref)
         label = ("fix" if ref == (b.case.get("lab") or {}).get("fix_ref") else
                  "previous-tag" if other and other.data.get("label") == "previous-tag" else
-                 "release" if ref in C.releases(b) else "ref")
+                 "release" if ref in tags else "ref")
         against = w["first_fail"] if (o["verdict"] == "passes" and ref == w["last_pass"]) else b.case["ref"]
         cur = files.get(against) or files.get(b.case["ref"])
         c = {"id": f"runs:contrast@{ref}", "ref": ref, "label": label, **o,

@@ -31,7 +31,9 @@ from .results import reproduction
 MAX_CONTRAST_RUNS = 3
 
 
-def _version_key(tag: str):
+def version_key(tag: str):
+    """Release order of a tag: numeric parts compare as numbers, text parts as text (never an int
+    against a str, so `1.0.0-rc1` beside `1.0.0+x` sorts instead of raising)."""
     return [(0, int(x), "") if x.isdigit() else (1, 0, x) for x in re.split(r"[.+-]", tag)]
 
 
@@ -56,7 +58,7 @@ def releases(b: Bundle) -> list[str]:
             out |= set(e.data.get("tags") or [])
             if e.data.get("is_tag") and e.data.get("ref"):
                 out.add(e.data["ref"])
-    return sorted(out, key=_version_key)
+    return sorted(out, key=version_key)
 
 
 def walk(tags: list[str], case_ref: str, known: dict[str, dict]) -> dict:
@@ -65,7 +67,7 @@ def walk(tags: list[str], case_ref: str, known: dict[str, dict]) -> dict:
     {'next': the tag to run next or None, 'step': 'previous-tag' | 'bisect' | None,
      'last_pass': tag or None, 'first_fail': tag (the case ref when nothing older failed),
      'state': 'untested' | 'walking' | 'began-at' | 'every-release' | 'undecided' | 'no-releases'}"""
-    order = [t for t in tags if t != case_ref and _version_key(t) < _version_key(case_ref)] \
+    order = [t for t in tags if t != case_ref and version_key(t) < version_key(case_ref)] \
         if case_ref in tags else list(tags)
     if not order:
         return {"next": None, "step": None, "last_pass": None, "first_fail": case_ref, "state": "no-releases"}

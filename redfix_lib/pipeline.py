@@ -184,13 +184,14 @@ def contrast_stage(s: Session, progress=print) -> None:
     contrast.MAX_CONTRAST_RUNS. The recipe's files at each contrast ref are stored beside it, so the
     diff between the last passing and the first failing release is in the bundle."""
     from .classify import classify
-    from .contrast import plan, ref_env
+    from .contrast import ref_env
     from .isolate import isolate
     while True:
-        nxt, why = plan(s.bundle, classify(s.bundle))
-        if not nxt:
-            progress(f"[{s.case.case}] contrasts: {why}")
+        nxt = classify(s.bundle)["contrast_plan"]       # contrast.plan, as the verdict records it
+        if not nxt["next"]:
+            progress(f"[{s.case.case}] contrasts: {nxt['why']}")
             return
+        nxt["ref"] = nxt["next"]
         progress(f"[{s.case.case}] contrast ({nxt['kind']}): one run at {nxt['ref']} — {nxt['question']}")
         isolate(s.case, s.bundle, s.node, runs=1, ref=nxt["ref"], mode="contrast", stop_rule="fixed", progress=progress,
                 env_extra=ref_env(s.case, nxt["ref"], s.case.sweep_failure.tier))

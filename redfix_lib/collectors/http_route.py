@@ -17,6 +17,7 @@ import time
 
 from ..bundle import EvidenceItem
 from ..http_targets import http_targets, routes_from_labels
+from .network import running
 
 # `timeout` bounds the exec (exec_run has no timeout); no `wget -T`: Debian's static busybox wget
 # crashes (SIGSEGV, exit 139) with it. Without `timeout` in the image, plain wget, then curl.
@@ -66,11 +67,6 @@ def live_host(service, t: dict) -> str | None:
         if str(r["port"]) == str(t["port"]) and r["hosts"] and all("$" not in h for h in r["hosts"]):
             return r["hosts"][0]
     return None
-
-
-def _running(client, service_name: str) -> list:
-    return client.containers.list(filters={"label": f"com.docker.swarm.service.name={service_name}",
-                                           "status": "running"})
 
 
 def _answer(out: bytes, code: int | None, ms: int) -> dict:
@@ -125,7 +121,7 @@ def ask(client, ns: str, svcs: dict, t: dict, image: str | None) -> dict:
     def cmds(u):
         return ([*WGET, *hdr, u], [*WGET_BARE, *hdr, u], [*CURL, *(["-H", f"Host: {host}"] if host else []), u])
     for s in order:
-        for c in _running(client, f"{ns}_{s}")[:1]:
+        for c in running(client, f"{ns}_{s}")[:1]:
             for cmd in cmds(url):
                 a = _exec(c, cmd)
                 if a["exit_code"] in (126, 127) or (not a["statuses"] and TOOL_MISSING_RE.search(a["raw"])):

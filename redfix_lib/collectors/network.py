@@ -31,11 +31,16 @@ def holders(client, network: str, name: str) -> list[dict]:
     return sorted(out, key=lambda h: h["service"])
 
 
+def running(client, service: str) -> list:
+    """The running containers of a Swarm service (by its full name, `<stack>_<service>`)."""
+    return client.containers.list(filters={"label": f"com.docker.swarm.service.name={service}", "status": "running"})
+
+
 def dns_answer(client, network: str, name: str, image: str, service: str | None = None) -> tuple[list[str], str]:
     """Addresses `name` resolves to from a container on `network` (an existing service's container
     when `service` is given, else a throw-away probe container attached to the network)."""
     if service:
-        cs = client.containers.list(filters={"label": f"com.docker.swarm.service.name={service}", "status": "running"})
+        cs = running(client, service)
         if not cs:
             raise RuntimeError(f"no running container for {service}")
         r = cs[0].exec_run(["nslookup", name])

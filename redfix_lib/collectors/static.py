@@ -7,6 +7,7 @@ import posixpath
 import re
 
 from ..bundle import EvidenceItem
+from ..contrast import version_key
 
 
 def _git(cx, repo: str, *args: str) -> str:
@@ -14,10 +15,6 @@ def _git(cx, repo: str, *args: str) -> str:
     if code != 0:
         raise RuntimeError(f"git {' '.join(args[:2])} failed in {repo}")
     return out.decode("utf-8", "replace")
-
-
-def version_key(tag: str):
-    return [int(x) if x.isdigit() else x for x in re.split(r"[.+-]", tag)]
 
 
 def tags(cx, repo: str) -> list[str]:
