@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -283,6 +284,20 @@ def http_route_item(e: EvidenceItem, tier: str) -> EvidenceItem:
 
 
 # ---------------------------------------------------------------- the bundle, judged today
+def settings_item(e: EvidenceItem) -> EvidenceItem:
+    """The node's settings file read as cc-ci's loader reads it (ccci.read_settings): every
+    non-default value with the tiers it changes, keys cc-ci refuses, what it ignores."""
+    from . import ccci
+    r = ccci.read_settings(e.data.get("text") if e.data.get("present") else None)
+    parts = [f"{d['table']}.{d['key']} = {json.dumps(d['value'])} (cc-ci default {json.dumps(d['default'])}; "
+             f"changes {', '.join(d['tiers'])})" for d in r["non_default"]]
+    parts += [d["why"] for d in r["fatal"]]
+    where = f"{e.source} ({e.data.get('path_from', '')})"
+    summary = (f"node settings {where}: " + "; ".join(parts) if parts else
+               f"node settings {where}: every key at cc-ci's default" + ("" if e.data.get("present") else " (no file)"))
+    return dataclasses.replace(e, summary=summary[:400], data={**e.data, **r})
+
+
 def failure_messages(b: Bundle) -> list[str]:
     tier = b.case["sweep_failure"].get("tier", "")
     return sorted({t.message for r in b.runs for tr in r.result.tiers if tr.name == tier
@@ -327,6 +342,9 @@ def derive(b: Bundle) -> tuple[list[EvidenceItem], dict]:
                 stored.add(e.kind)
         elif e.kind == "harness_code":
             out.append(harness_item(e))
+            rejudged.add(e.kind)
+        elif e.kind == "harness_settings" and "present" in e.data:
+            out.append(settings_item(e))
             rejudged.add(e.kind)
         elif e.kind == "http_route" and "answers" in e.data:
             out.append(http_route_item(e, b.case["sweep_failure"].get("tier", "")))

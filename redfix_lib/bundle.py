@@ -34,10 +34,15 @@ class RunRecord:
     ref: str = ""
     load: dict = field(default_factory=dict)
     error: str = ""
+    # what a contrast run changed besides the ref: {"kind": "harness-defaults", "env": {...}}
+    # (contrast.py); empty for every other run, and then not written (older bundles read the same)
+    variant: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["result"] = self.result.to_dict()
+        if not d["variant"]:
+            del d["variant"]
         return d
 
     @classmethod
@@ -188,7 +193,8 @@ def _bundle_schema() -> dict:
                           "exit_code": {"type": ["integer", "null"]},
                           "proc_status": {"enum": ["exited", "timeout", "error", "interrupted"]},
                           "outcome": {"enum": ["pass", "fail", "timeout", "error", "inconclusive", "interrupted"]}, "result": result,
-                          "log": s, "artifacts": {"type": "array", "items": s}, "ref": s, "load": o, "error": s}}
+                          "log": s, "artifacts": {"type": "array", "items": s}, "ref": s, "load": o, "error": s,
+                          "variant": o}}
     ev = {"type": "object", **_keys(EvidenceItem), "required": ["id", "kind", "source", "status", "summary"],
           "properties": {"id": s, "kind": s, "source": s, "status": {"enum": ["ok", "unavailable"]}, "summary": s,
                          "excerpt": s, "artifact": s, "data": o}}

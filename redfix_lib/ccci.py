@@ -104,3 +104,63 @@ def exit_meaning(code: int | None) -> str:
     if code < 0:
         return f"killed by signal {-code}"
     return EXIT_MEANING.get(code, f"exit {code}")
+
+
+# ---- the node's harness configuration: settings.toml -----------------------------------------
+# runner/harness/settings.py (commit cd19c1b, machine-docs/STATUS-settings.md @ 706583b): a server
+# settings file read by the harness at run start — `$CCCI_SETTINGS` else /etc/cc-ci/settings.toml;
+# absent / unreadable / malformed -> a WARN and every key at its default (never a crash); unknown
+# table/key -> warn and ignore; a known key of the wrong type -> TypeError. One table so far:
+# [upgrade] skip_canonicals_for_upgrade (bool, default false; cc-ci's own server keeps the file
+# absent): when true `resolve_upgrade_base` skips the warm canonical (last green) and takes the
+# no-canonical fallback — the newest release tag older than the head, else main's tip, else skip.
+# Scope: the upgrade base only (promotion and --quick untouched).
+SETTINGS_ENV = "CCCI_SETTINGS"
+SETTINGS_PATH = "/etc/cc-ci/settings.toml"
+# table -> key -> (type, default, tiers whose behaviour the key changes)
+SETTINGS_SCHEMA = {"upgrade": {"skip_canonicals_for_upgrade": (bool, False, ("upgrade",))}}
+# a settings file every cc-ci loader reads as "all defaults" and that exists on every node: an
+# empty file (no WARN, unlike an absent path, and no path that might one day exist)
+SETTINGS_ALL_DEFAULTS = "/dev/null"
+
+
+def settings_path(env: dict | None = None) -> str:
+    """Where the harness reads its settings, given the env it runs with."""
+    return (env or {}).get(SETTINGS_ENV) or SETTINGS_PATH
+
+
+def read_settings(text: str | None) -> dict:
+    """cc-ci's loader, as a pure reading of the file's text (None: absent): {'values': every known
+    key with its effective value, 'non_default': [{table, key, value, default, tiers}], 'problems':
+    [...] (what cc-ci warns about and ignores, or refuses), 'fatal': [keys of the wrong type: cc-ci
+    raises at start, so every tier fails], 'parsed': bool}."""
+    import tomllib
+    values = {t: {k: spec[1] for k, spec in keys.items()} for t, keys in SETTINGS_SCHEMA.items()}
+    out = {"values": values, "non_default": [], "problems": [], "fatal": [], "parsed": False}
+    if text is None:
+        out["problems"].append("absent: every key at its default")
+        return out
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        out["problems"].append(f"malformed ({e}): cc-ci warns and uses every default")
+        return out
+    out["parsed"] = True
+    for table, body in doc.items():
+        if table not in SETTINGS_SCHEMA or not isinstance(body, dict):
+            out["problems"].append(f"unknown table [{table}]: ignored")
+            continue
+        for key, val in body.items():
+            spec = SETTINGS_SCHEMA[table].get(key)
+            if spec is None:
+                out["problems"].append(f"unknown key {table}.{key}: ignored")
+            elif type(val) is not spec[0]:
+                why = f"{table}.{key} = {val!r} is not {spec[0].__name__}: cc-ci raises TypeError (every run fails at start)"
+                out["problems"].append(why)
+                out["fatal"].append({"table": table, "key": key, "value": val, "why": why, "tiers": list(TIERS)})
+            else:
+                values[table][key] = val
+                if val != spec[1]:
+                    out["non_default"].append({"table": table, "key": key, "value": val, "default": spec[1],
+                                               "tiers": list(spec[2])})
+    return out

@@ -181,6 +181,9 @@ def contrasts(b: Bundle, tier: str) -> list[dict]:
             before = {key(f) for f in other.data.get("findings", [])}
             c["new_findings"] = [f for f in cur.data.get("findings", []) if f["severity"] == "error" and key(f) not in before]
         out.append(c)
+    d = C.defaults_outcome(b, tier)
+    if d:
+        out.append(d)
     return out
 
 
@@ -247,6 +250,18 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
     # while this ref fails localises the failure to what changed between the two refs.
     for c in contrasts(b, tier):
         if c["verdict"] != "passes" or not failing:
+            continue
+        if c["label"] == C.HARNESS_DEFAULTS:
+            # same ref, same node, one thing changed: the node's settings reduced to cc-ci's defaults
+            what = ", ".join(c["settings"]) or "the node's settings file"
+            fix = (f"node configuration: {what} in {c.get('settings_path') or 'the node settings file'} is not cc-ci's default and "
+                   f"{tier} fails only with it — restore the default (or, if it is meant, make {tier} pass under it: "
+                   "e.g. pin the base the recipe can upgrade from)")
+            note = (f"{tier} passes at {c['ref']} with cc-ci's default settings ({c['runs'] - c['failed']}/{c['runs']}) "
+                    f"and fails with the node's ({what})")
+            add("harness", "node-settings", "contrast", c["id"], 85, fix, note=note)
+            if c.get("settings_evidence"):
+                add("harness", "node-settings", "harness_settings", c["settings_evidence"], 85, fix, note=note)
             continue
         changed = c.get("changed_files") or []
         explained = False
@@ -335,6 +350,18 @@ def cold_verify(b: Bundle, repro: dict, chosen: tuple | None, cand: dict | None,
                     f"print({e.data['call']}({json.dumps(e.data['arg'])}), {e.data['against']})")
             steps.append({"how": f"cd {shlex.quote(hdir)} && python3 -c {shlex.quote(code)}",
                           "expect": f"{e.data['value']} equals {e.data['against']}[{', '.join(map(repr, e.data['collides_with']))}]"})
+        elif e.kind == "harness_settings":
+            dev = [d for d in (e.data.get("non_default") or []) + (e.data.get("fatal") or []) if tier in d.get("tiers", [])]
+            line = next((ln.strip() for d in dev for ln in (e.data.get("text") or "").splitlines()
+                         if re.match(rf"\s*{re.escape(d['key'])}\s*=", ln)), None)
+            if line and e.artifact:      # the file as collected, from the bundle folder; on the node: e.source
+                steps.append({"how": f"grep -F {shlex.quote(line)} {shlex.quote(e.artifact)}",
+                              "expect": f"the line is present (the node's settings file {e.source} as collected; "
+                                        + "; ".join(f"cc-ci's default: {d['key']} = {C.json_value(d.get('default'))}"
+                                                    for d in dev if 'default' in d) + ")"})
+            if dev:
+                steps.append({"how": f"redfix isolate {src} --harness-defaults --runs 1 --out /tmp/cold-{case['case']}",
+                              "expect": f"1/1 contrast run passes tier {tier} with cc-ci's default settings"})
         elif e.kind == "dns":
             img = e.data.get("image") or "busybox"       # older bundles did not record the probe image
             steps.append({"how": f"docker run --rm --network {shlex.quote(e.data['network'])} {shlex.quote(img)} "
@@ -362,7 +389,8 @@ CORROBORATE = {   # cause -> (probe kinds whose evidence would corroborate it, w
                ("service_logs", "the service's own error line, failing runs only"),
                ("dns", "the name resolving to another stack")],
     "test": [("test_expectation", "what the test asserts, satisfied by no released ref")],
-    "harness": [("harness_code", "a harness value colliding with another role's")],
+    "harness": [("harness_code", "a harness value colliding with another role's"),
+                ("harness_settings", "the node's settings file setting a non-default value for the tier")],
     "warm-machinery": [("canonical_state", "the warm canonical's version/time"), ("harness_code", "harness values")],
     "load": [("load", "failures under load against passes alone")],
     "infrastructure": [("node_clean", "objects other runs left"), ("task_history", "task errors (no suitable node, OOM)")],
@@ -462,8 +490,27 @@ def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -
         if e.status != "ok" and e.kind not in ("service_logs", "task_history"):
             nxt.append({"how": f"redfix collect {src}  (probe {e.kind} again)", "decides": "evidence",
                         "why": f"{e.id} was {e.summary[:120]}"})
-    done = {c["ref"]: c for c in contrasts(b, tier)}
+    allc = contrasts(b, tier)
+    done = {c["ref"]: c for c in allc if c["label"] != C.HARNESS_DEFAULTS}
     w = C.walk(C.releases(b), case["ref"], C.outcomes(b, tier))
+    for c in allc:
+        if c["label"] != C.HARNESS_DEFAULTS:
+            continue
+        if c["verdict"] == "fails too":
+            ruled_out.append(f"the node's harness settings ({', '.join(c['settings']) or 'its file'}): {tier} fails with "
+                             f"cc-ci's default settings too ({c['failed']}/{c['runs']})")
+        elif c["verdict"] == "passes":
+            hints.append({"cause": "harness", "sub_cause": "node-settings", "kinds": ["contrast"], "evidence": [c["id"]],
+                          "notes": [f"{tier} passes with cc-ci's default settings; the node sets "
+                                    f"{', '.join(c['settings']) or 'something else'}"],
+                          "would_decide": ["the node's settings file (probe harness_settings) naming the value"]})
+    se, dev = C.settings_deviation(b, tier)
+    if se is not None and not dev:
+        ruled_out.append(f"the node's harness settings: {se.summary[:200]} — nothing in it changes {tier}")
+    elif dev and not any(c["label"] == C.HARNESS_DEFAULTS for c in allc) and iso["failed"]:
+        nxt.append({"how": f"redfix isolate {src} --harness-defaults --runs 1", "decides": "node configuration vs the rest",
+                    "why": f"contrast: the node's settings set {', '.join(x['table'] + '.' + x['key'] for x in dev)}; "
+                           f"if {tier} passes with cc-ci's defaults, the node's configuration is the difference"})
     for c in done.values():
         if c["verdict"] == "fails too":
             ruled_out.append(f"a change since {c['ref']}: the {c['label']} ref fails {tier} too ({c['failed']}/{c['runs']})")
@@ -585,7 +632,8 @@ def classify(b: Bundle) -> dict:
     if undecided:
         verdict["undecided"] = undecided
     nxt, why_none = C.plan(b, verdict)
-    verdict["contrast_plan"] = ({"next": nxt["ref"], "kind": nxt["kind"], "question": nxt["question"]} if nxt
+    verdict["contrast_plan"] = ({"next": nxt["ref"], "kind": nxt["kind"], "question": nxt["question"],
+                                 **({"env": nxt["env"]} if nxt.get("env") else {})} if nxt
                                 else {"next": None, "why": why_none})
     return verdict
 

@@ -91,7 +91,8 @@ def cmd_isolate(args) -> int:
     _check_out(out, case)
     preflight(case, make_node(case.node), under_load=args.under_load, load_probe=False)
     bundle = pipeline.isolate_runs(args.case, out, runs=args.runs, fresh=args.fresh,
-                                   under_load=args.under_load, load_level=args.load_level, ref=args.ref)
+                                   under_load=args.under_load, load_level=args.load_level, ref=args.ref,
+                                   harness_defaults=args.harness_defaults)
     print(f"bundle: {bundle.path / 'bundle.json'}")
     if args.classify:
         from .classify import write_verdict
@@ -227,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--under-load", action="store_true", help="rerun beside controlled stressors")
     i.add_argument("--load-level", type=_positive(0, 1000), default=None, help="CPU burners of the first load rung (default 8 per core); the ladder escalates from there")
     i.add_argument("--ref", default=None, help="run another ref of the recipe as a contrast (mode 'contrast')")
+    i.add_argument("--harness-defaults", action="store_true",
+                   help="a contrast run with the node's harness settings at cc-ci's defaults (CCCI_SETTINGS -> an empty file)")
     i.add_argument("--classify", action="store_true", help="write verdict.json afterwards")
     i.set_defaults(fn=cmd_isolate)
     inv = sub.add_parser("investigate", help="isolation runs + load reproduction + evidence + verdict, one case")

@@ -11,6 +11,11 @@ Contrasts:
     first failing tag), so the diff between the last passing and the first failing release holds
     the change. Failing at every release back to the oldest rules out a recent recipe change.
   * fix — the fix branch when the case names one and the cause is still undecided.
+  * harness defaults — the same ref with the node's harness settings reduced to cc-ci's defaults
+    (CCCI_SETTINGS pointing at an empty file), when the node's settings file sets a value that
+    changes the failing tier (or one cc-ci refuses). Run first: it is one run and it decides
+    whether the node's configuration is the difference at all; when it passes, no release
+    contrast is run (releases under the node's settings answer another question).
   * cold vs warm, inside every run (no cost): a run whose warm step (an orchestrator step such as
     the warm promotion) failed while its cold tiers passed shows the recipe deploys cold at this
     ref; what fails needs the warm state or the warm machinery.
@@ -29,6 +34,7 @@ from .bundle import Bundle
 from .results import reproduction
 
 MAX_CONTRAST_RUNS = 3
+HARNESS_DEFAULTS = "harness-defaults"
 
 
 def version_key(tag: str):
@@ -40,13 +46,46 @@ def version_key(tag: str):
 def outcomes(b: Bundle, tier: str) -> dict[str, dict]:
     """ref -> {runs, failed, verdict} of the contrast runs (mode 'contrast') on the failing tier."""
     out = {}
-    for ref in sorted({r.ref for r in b.runs if r.mode == "contrast"}):
-        seq = [reproduction(r.outcome, r.result, tier) for r in b.runs if r.mode == "contrast" and r.ref == ref]
-        seq = [x for x in seq if x != "inconclusive"]
-        out[ref] = {"runs": len(seq), "failed": seq.count("fail"),
-                    "verdict": ("passes" if seq and "fail" not in seq else "fails too" if seq and "pass" not in seq
-                                else "mixed" if seq else "inconclusive")}
+    plain = [r for r in b.runs if r.mode == "contrast" and not r.variant]
+    for ref in sorted({r.ref for r in plain}):
+        out[ref] = _reading([reproduction(r.outcome, r.result, tier) for r in plain if r.ref == ref])
     return out
+
+
+def _reading(seq: list[str]) -> dict:
+    seq = [x for x in seq if x != "inconclusive"]
+    return {"runs": len(seq), "failed": seq.count("fail"),
+            "verdict": ("passes" if seq and "fail" not in seq else "fails too" if seq and "pass" not in seq
+                        else "mixed" if seq else "inconclusive")}
+
+
+def settings_deviation(b: Bundle, tier: str) -> tuple[dict | None, list[dict]]:
+    """(the node's settings item as judged now, the values in it that change `tier` — a non-default
+    value of a key that acts on the tier, or a key cc-ci refuses at start)."""
+    e = next((e for e in b.evidence if e.kind == "harness_settings" and e.status == "ok"), None)
+    if e is None:
+        return None, []
+    r = e.data if "non_default" in e.data else ccci.read_settings(e.data.get("text") if e.data.get("present") else None)
+    dev = [d for d in (r.get("non_default") or []) + (r.get("fatal") or []) if tier in d.get("tiers", [])]
+    return e, dev
+
+
+def defaults_outcome(b: Bundle, tier: str) -> dict | None:
+    """The harness-defaults contrast: its runs on the tier, or None when none ran."""
+    runs = [r for r in b.runs if r.mode == "contrast" and (r.variant or {}).get("kind") == HARNESS_DEFAULTS]
+    if not runs:
+        return None
+    e, dev = settings_deviation(b, tier)
+    return {"id": f"runs:contrast@{HARNESS_DEFAULTS}", "ref": runs[0].ref, "label": HARNESS_DEFAULTS,
+            **_reading([reproduction(r.outcome, r.result, tier) for r in runs]),
+            "env": dict(runs[0].variant.get("env") or {}), "settings_evidence": e.id if e else None,
+            "settings_path": e.source if e else None,
+            "settings": [f"{d['table']}.{d['key']} = {json_value(d['value'])}" for d in dev],
+            "against": b.case["ref"]}
+
+
+def json_value(v) -> str:
+    return "true" if v is True else "false" if v is False else repr(v)
 
 
 def releases(b: Bundle) -> list[str]:
@@ -128,7 +167,7 @@ def ref_env(case, ref: str, tier: str) -> dict | None:
 
 
 def plan(b: Bundle, verdict: dict) -> tuple[dict | None, str]:
-    """The next contrast worth one run — {'ref', 'kind', 'question'} — or None and why none is."""
+    """The next contrast worth one run — {'ref', 'kind', 'question'[, 'env']} — or None and why none is."""
     tier = b.case["sweep_failure"].get("tier", "")
     runs = [r for r in b.runs if r.mode == "contrast"]
     iso = verdict["runs"]["isolated"]
@@ -141,6 +180,18 @@ def plan(b: Bundle, verdict: dict) -> tuple[dict | None, str]:
                       "one run at another ref cannot tell a change from chance")
     if verdict["cause"] != "unknown" and str(verdict.get("cause_reasoning", "")).startswith("proof:"):
         return None, f"decided by proof ({verdict['cause_reasoning']}): no contrast can change the verdict"
+    e, dev = settings_deviation(b, tier)
+    d = defaults_outcome(b, tier)
+    if dev and d is None:
+        what = ", ".join(f"{x['table']}.{x['key']} = {json_value(x['value'])}" for x in dev)
+        return {"ref": b.case["ref"], "kind": HARNESS_DEFAULTS,
+                "env": {ccci.SETTINGS_ENV: ccci.SETTINGS_ALL_DEFAULTS},
+                "question": (f"does {tier} pass at {b.case['ref']} with cc-ci's default settings? (the node's "
+                             f"{e.source} sets {what}; if so the node's configuration is the difference)")}, ""
+    if d and d["verdict"] == "passes":
+        return None, (f"localised: {tier} passes at {b.case['ref']} with cc-ci's default settings and fails with the "
+                      f"node's ({', '.join(d['settings']) or 'its settings file'}): the node's configuration is the "
+                      "difference; a release contrast under it would answer another question")
     known = outcomes(b, tier)
     w = walk(releases(b), b.case["ref"], known)
     if tier in ccci.ORCHESTRATOR_STEPS:
@@ -150,7 +201,8 @@ def plan(b: Bundle, verdict: dict) -> tuple[dict | None, str]:
              if w["step"] == "previous-tag" else
              f"bisect: between {w['last_pass'] or 'the oldest release'} and {w['first_fail']}, does {w['next']} pass?")
         return {"ref": w["next"], "kind": w["step"], "question": q}, ""
-    fix = (b.case.get("lab") or {}).get("fix_ref")
+    lab = b.case.get("lab") or {}
+    fix = lab.get("fix_ref") if (lab.get("fix") or {}).get("kind", "recipe") == "recipe" else None
     if fix and fix not in known and verdict["cause"] == "unknown":
         from .safety import ref_problem
         if not ref_problem(fix):

@@ -261,7 +261,7 @@ def verdict_md(verdict: dict) -> str:
 
 
 # ---- asking for more --------------------------------------------------------------------
-ASK_ACTIONS = ("isolated-run", "probe", "ref")
+ASK_ACTIONS = ("isolated-run", "probe", "ref", "harness-defaults")
 
 
 def ask_more(case_path: str, bundle_dir: str, action: str, *, ref: str | None = None, probe: str | None = None,
@@ -269,13 +269,15 @@ def ask_more(case_path: str, bundle_dir: str, action: str, *, ref: str | None = 
     """One more piece of evidence in the SAME bundle, then re-classify it:
     `isolated-run` one more run alone; `probe` re-collect the case's probes (all, or those whose
     `kind` is `probe`); `ref` one run at another ref (a contrast run, as `redfix isolate --ref`:
-    shown in the timeline and the test table, never counted as an isolated run of the failing ref).
+    shown in the timeline and the test table, never counted as an isolated run of the failing ref);
+    `harness-defaults` one run with the node's harness settings at cc-ci's defaults (a contrast, as
+    `redfix isolate --harness-defaults`).
     Returns (bundle, verdict)."""
     from .bundle import load_bundle
     from .classify import write_verdict
     from .errors import ParamsError
     from .isolate import isolate
-    from .pipeline import _collect, plan_probes, session
+    from .pipeline import _collect, contrast_run, plan_probes, session
     from .safety import ref_problem
     if action not in ASK_ACTIONS:
         raise ParamsError([("<notebook parameters>", "ask", f"must be one of {', '.join(ASK_ACTIONS)}, got {action!r}")])
@@ -286,8 +288,13 @@ def ask_more(case_path: str, bundle_dir: str, action: str, *, ref: str | None = 
     with session(case_path, bundle_dir, node_host=node_host) as s:
         if action == "isolated-run":
             isolate(s.case, s.bundle, s.node, runs=1, stop_rule="fixed", progress=progress)
-        elif action == "ref":
-            isolate(s.case, s.bundle, s.node, runs=1, mode="contrast", ref=ref, stop_rule="fixed", progress=progress)
+        elif action == "ref":          # as cc-ci runs a PR (REF=<ref>): a contrast never promotes
+            contrast_run(s, ref, progress=progress)
+        elif action == "harness-defaults":
+            from . import ccci
+            from .contrast import HARNESS_DEFAULTS
+            contrast_run(s, ref or s.case.ref, env={ccci.SETTINGS_ENV: ccci.SETTINGS_ALL_DEFAULTS},
+                         kind=HARNESS_DEFAULTS, progress=progress)
         else:
             pre, post = plan_probes(s.case, s.bundle)
             pick = [p for p in pre if probe in (None, "", p["kind"])], [p for p in post if probe in (None, "", p["kind"])]

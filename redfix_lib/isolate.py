@@ -107,7 +107,8 @@ def open_bundle(case: Case, out_dir: str | os.PathLike, node: Node, fresh: bool 
 
 
 def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", ref: str | None = None,
-             load: dict | None = None, timeout_s: float | None = None, env_extra: dict | None = None) -> RunRecord:
+             load: dict | None = None, timeout_s: float | None = None, env_extra: dict | None = None,
+             variant: dict | None = None) -> RunRecord:
     """One harness run. The harness's {run_dir} is a private staging folder outside outputs/;
     its files come into the bundle's run folder through the redactor, and its output is
     redacted while it streams (or, on nodes that cannot, staged and redacted on the way in).
@@ -117,13 +118,14 @@ def run_once(case: Case, bundle: Bundle, node: Node, *, mode: str = "isolated", 
     stage = new_stage(len(bundle.runs) + 1)
     try:
         return _run_staged(case, bundle, node, stage, mode=mode, ref=ref, load=load, timeout_s=timeout_s,
-                           env_extra=env_extra)
+                           env_extra=env_extra, variant=variant)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
 
 def _run_staged(case: Case, bundle: Bundle, node: Node, stage: Path, *, mode: str, ref: str | None,
-                load: dict | None, timeout_s: float | None, env_extra: dict | None) -> RunRecord:
+                load: dict | None, timeout_s: float | None, env_extra: dict | None,
+                variant: dict | None = None) -> RunRecord:
     index = len(bundle.runs) + 1
     rd = bundle.run_dir(index).resolve()     # the harness may run elsewhere (cwd, ssh): absolute paths only
     srun = stage / "run"
@@ -224,7 +226,8 @@ def _run_staged(case: Case, bundle: Bundle, node: Node, stage: Path, *, mode: st
         outcome = "pass" if result.passed and (code == 0 or result.source != "exit_code") else "fail"
     rec = RunRecord(index=index, mode=mode, started=started, wall_s=round(wall, 3), exit_code=code,
                     proc_status=proc_status, outcome=outcome, result=result, log=bundle.rel(log),
-                    artifacts=artifacts, ref=ref or case.ref, load=load or {}, error=error)
+                    artifacts=artifacts, ref=ref or case.ref, load=load or {}, error=error,
+                    variant=red.obj(variant or {}))
     bundle.add_run(rec)
     if interrupted is not None:
         raise interrupted
@@ -298,7 +301,7 @@ def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, 
             ref: str | None = None, load: dict | None = None, stop_rule: str | None = None,
             after_run: Callable[[Bundle, RunRecord], None] | None = None,
             progress: Callable[[str], None] = print, env_extra: dict | None = None,
-            stop: Callable[[Bundle], tuple[bool, str]] | None = None) -> list[RunRecord]:
+            stop: Callable[[Bundle], tuple[bool, str]] | None = None, variant: dict | None = None) -> list[RunRecord]:
     """Run the harness alone up to `runs` times (default case.runs.max), stopping early when
     the stop rule allows (`stop(bundle) -> (stop, why)` when the caller gives one: the pipeline's
     posterior rule; else stats.stop_decision). Must be called with node.lock() held."""
@@ -309,7 +312,7 @@ def isolate(case: Case, bundle: Bundle, node: Node, *, runs: int | None = None, 
     for i in range(max_runs):
         node.ensure_quiet(case.node.busy)
         progress(f"[{case.case}] {mode} run {i + 1}/{max_runs} ...")
-        rec = run_once(case, bundle, node, mode=mode, ref=ref, load=load, env_extra=env_extra)
+        rec = run_once(case, bundle, node, mode=mode, ref=ref, load=load, env_extra=env_extra, variant=variant)
         failed = [t.name for t in rec.result.tiers if t.status in ("fail", "timeout", "unver")]
         progress(f"[{case.case}] run {rec.index}: {rec.outcome} in {rec.wall_s:.1f}s"
                  + (f" (failed: {', '.join(failed)})" if failed else ""))

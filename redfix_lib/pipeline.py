@@ -24,7 +24,7 @@ from typing import Callable
 from .bundle import Bundle, load_bundle
 from .params import Case, load_case
 
-PRE_KINDS = ("static_rules", "test_expectation", "harness_code", "canonical_state")
+PRE_KINDS = ("static_rules", "test_expectation", "harness_code", "canonical_state", "harness_settings")
 WARM_TIERS = ("promote", "upgrade", "")          # tiers that touch warm state / the harness's warm machinery
 URL_HOST_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://([A-Za-z0-9_-]+)(?::\d+)?(?=[/\s\"':]|$)", re.M)
 
@@ -87,7 +87,7 @@ def plan_probes(case: Case, bundle: Bundle | None = None) -> tuple[list[dict], l
     tier = case.sweep_failure.tier
     named = [dict(p) for p in case.probes if p.get("kind") != "load"]
     st = next((p for p in named if p["kind"] == "static_rules"), {"kind": "static_rules"})
-    pre = [st, {"kind": "test_expectation"}]
+    pre = [st, {"kind": "test_expectation"}, {"kind": "harness_settings"}]
     if tier in WARM_TIERS:
         pre += [{"kind": "harness_code"}, {"kind": "canonical_state"}]
     post = [{"kind": "service_logs"}, {"kind": "task_history"}]
@@ -178,14 +178,14 @@ def _under_load(case, bundle, node, *, run_fn, max_rungs=None, **kw):
 
 
 def contrast_stage(s: Session, progress=print) -> None:
-    """The contrasts contrast.plan asks for, one isolated run each (mode 'contrast'): the nearest
-    earlier release, then a bisection over the older ones while they fail too, the fix ref while the
-    cause is undecided. Re-planned from the verdict after each run; never the same ref twice, at most
+    """The contrasts contrast.plan asks for, one isolated run each (mode 'contrast'): the node's
+    harness settings at cc-ci's defaults when they change the failing tier, the nearest earlier
+    release, then a bisection over the older ones while they fail too, the fix ref while the cause is
+    undecided. Re-planned from the verdict after each run; never the same question twice, at most
     contrast.MAX_CONTRAST_RUNS. The recipe's files at each contrast ref are stored beside it, so the
     diff between the last passing and the first failing release is in the bundle."""
     from .classify import classify
-    from .contrast import ref_env
-    from .isolate import isolate
+    from .contrast import HARNESS_DEFAULTS
     while True:
         nxt = classify(s.bundle)["contrast_plan"]       # contrast.plan, as the verdict records it
         if not nxt["next"]:
@@ -193,12 +193,25 @@ def contrast_stage(s: Session, progress=print) -> None:
             return
         nxt["ref"] = nxt["next"]
         progress(f"[{s.case.case}] contrast ({nxt['kind']}): one run at {nxt['ref']} — {nxt['question']}")
-        isolate(s.case, s.bundle, s.node, runs=1, ref=nxt["ref"], mode="contrast", stop_rule="fixed", progress=progress,
-                env_extra=ref_env(s.case, nxt["ref"], s.case.sweep_failure.tier))
+        contrast_run(s, nxt["ref"], env=nxt.get("env"), kind=nxt["kind"], progress=progress)
+        if nxt["kind"] == HARNESS_DEFAULTS:
+            continue
         stored = {e.data.get("ref") for e in s.bundle.evidence if e.kind == "static_rules" and e.status == "ok"
                   and e.data.get("recipe") == s.case.recipe}
         want = [{"kind": "static_rules", "refs": [nxt["ref"]]}] if nxt["kind"] != "fix" and nxt["ref"] not in stored else []
         _collect(s, want, progress, logs=True)
+
+
+def contrast_run(s: Session, ref: str, *, env: dict | None = None, kind: str = "", progress=print) -> None:
+    """One contrast run at `ref`, the way cc-ci runs a PR (REF=<ref>: it never promotes), with `env`
+    on top (the harness-defaults contrast: the node's settings at cc-ci's defaults), recorded as
+    mode 'contrast' with what it changed (RunRecord.variant)."""
+    from .contrast import HARNESS_DEFAULTS, ref_env
+    from .isolate import isolate
+    extra = {**(ref_env(s.case, ref, s.case.sweep_failure.tier) or {}), **(env or {})}
+    variant = {"kind": kind, "env": dict(env or {})} if kind == HARNESS_DEFAULTS else None
+    isolate(s.case, s.bundle, s.node, runs=1, ref=ref, mode="contrast", stop_rule="fixed", progress=progress,
+            env_extra=extra or None, variant=variant)
 
 
 # ---------------------------------------------------------------- the whole thing
@@ -221,8 +234,10 @@ def investigate(case_path, out_dir, *, runs: int | None = None, fresh: bool = Fa
 
 
 def isolate_runs(case_path, out_dir, *, runs: int | None = None, fresh: bool = False, under_load: bool = False,
-                 load_level: int | None = None, ref: str | None = None, progress=print) -> Bundle:
-    """`redfix isolate`: runs only (alone, under load, or at another ref as a contrast)."""
+                 load_level: int | None = None, ref: str | None = None, harness_defaults: bool = False,
+                 progress=print) -> Bundle:
+    """`redfix isolate`: runs only (alone, under load, at another ref as a contrast, or with the node's
+    harness settings at cc-ci's defaults as a contrast)."""
     from .errors import ParamsError
     from .isolate import isolate, runner
     from .safety import ref_problem
@@ -232,6 +247,12 @@ def isolate_runs(case_path, out_dir, *, runs: int | None = None, fresh: bool = F
         if under_load:
             _under_load(s.case, s.bundle, s.node, runs=runs, level=load_level, progress=progress,
                         run_fn=runner(s.case, s.bundle, s.node))
+        elif harness_defaults:
+            from . import ccci
+            from .contrast import HARNESS_DEFAULTS
+            for _ in range(runs or 1):
+                contrast_run(s, ref or s.case.ref, env={ccci.SETTINGS_ENV: ccci.SETTINGS_ALL_DEFAULTS},
+                             kind=HARNESS_DEFAULTS, progress=progress)
         else:
             isolate(s.case, s.bundle, s.node, runs=runs, ref=ref, mode="contrast" if ref else "isolated",
                     progress=progress)

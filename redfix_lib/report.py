@@ -89,7 +89,9 @@ def verdict_text(v: dict) -> str:
 
 def contrasts_line(v: dict) -> str:
     """Which contrasts a case used and what they showed, or why none ran (one line)."""
-    parts = [f"{c['ref']} {c['verdict']} ({c['failed']}/{c['runs']} failed)" for c in v.get("contrasts") or []]
+    parts = [(f"{c['ref']} with cc-ci's default settings (the node sets {', '.join(c.get('settings') or []) or '?'}) "
+              if c.get("label") == "harness-defaults" else f"{c['ref']} ") + f"{c['verdict']} ({c['failed']}/{c['runs']} failed)"
+             for c in v.get("contrasts") or []]
     w = v.get("contrast_walk") or {}
     if w.get("state") == "began-at":
         parts.append(f"the failure began at {w['first_fail']} ({w['last_pass']} passes)")

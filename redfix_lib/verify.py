@@ -57,6 +57,10 @@ def verify_fix(case_path: str, fix_ref: str | None = None, runs: int = 2, out: s
     ref = None if kind == "harness" else fix_ref
     if ref and (extra := ref_env(case, ref, case.sweep_failure.tier)):
         env_extra = {**(env_extra or {}), **extra}      # a PR/branch run the way !testme runs it
+    elif kind == "harness" and (extra := ref_env(case, case.ref, case.sweep_failure.tier)):
+        # a harness fix for a pytest tier runs at the case's ref as a PR run does (REF=<ref>): a green
+        # run then never promotes, so verifying never moves the node's warm canonical
+        env_extra = {**(env_extra or {}), **extra}
     if ref and (p := ref_problem(ref)):
         from .errors import ParamsError
         raise ParamsError([(str(case_path), "fix ref", p)])

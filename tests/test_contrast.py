@@ -110,3 +110,149 @@ def test_cold_vs_warm_inside_the_runs(tmp_path):
                                               TierResult("promote", "fail", [TResult("WC5 promote", "fail", 1, "x")])])
     assert in_run(b, "promote")["cold_passed"] == 1 and "not a warm-only" in in_run(b, "promote")["reading"]
     assert in_run(mk_bundle(tmp_path / "p", [True], tier="restore"), "restore") is None   # a pytest tier
+
+
+# ---- the node's harness configuration: settings.toml at cc-ci's defaults --------------------
+def _settings(text, present=True):
+    return EvidenceItem(id="harness_settings:node", kind="harness_settings", source="/etc/cc-ci/settings.toml",
+                        status="ok", summary="", data={"path": "/etc/cc-ci/settings.toml", "path_from": "cc-ci's default path",
+                                                      "present": present, **({"text": text} if present else {})})
+
+
+SKIP = "[upgrade]\nskip_canonicals_for_upgrade = true\n"
+
+
+def _defaults_run(b, tmp_path, fail):
+    c = mk_run(len(b.runs) + 1, fail, tier=b.case["sweep_failure"]["tier"], mode="contrast")
+    c.ref = b.case["ref"]
+    (tmp_path / c.log).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / c.log).write_text("failing line\n" if fail else "ok\n")
+    b.runs.append(c)
+    b.runs[-1].variant = {"kind": "harness-defaults", "env": {"CCCI_SETTINGS": "/dev/null"}}
+
+
+def test_a_non_default_setting_for_the_failing_tier_is_contrasted_first_and_localises(tmp_path):
+    tags = ["0.9.0", "1.0.0"]
+    b = mk_bundle(tmp_path, [True] * 4, tier="upgrade", evidence=[_static("1.0.0", "tag", tags), _settings(SKIP)])
+    nxt, _ = plan(b, classify(b))
+    # before any release: one run with the node's settings at cc-ci's defaults, at the same ref
+    assert nxt["kind"] == "harness-defaults" and nxt["ref"] == "1.0.0"
+    assert nxt["env"] == {"CCCI_SETTINGS": "/dev/null"} and "skip_canonicals_for_upgrade = true" in nxt["question"]
+    _defaults_run(b, tmp_path, fail=False)
+    v = classify(b)
+    assert (v["cause"], v["sub_cause"], v["flake_or_genuine"]) == ("harness", "node-settings", "genuine")
+    assert {"runs:contrast@harness-defaults", "harness_settings:node"} <= set(v["evidence_cited"])
+    assert "skip_canonicals_for_upgrade" in v["fix_approach"]
+    assert any("--harness-defaults" in s["how"] for s in v["cold_verify"])
+    # localised: no release contrast under the node's settings afterwards
+    assert v["contrast_plan"]["next"] is None and v["contrast_plan"]["why"].startswith("localised")
+    # the release walk ignores the defaults run (same ref, another question)
+    from redfix_lib.contrast import outcomes
+    assert outcomes(b, "upgrade") == {}
+
+
+def test_failing_with_the_defaults_too_rules_the_settings_out_and_the_walk_goes_on(tmp_path):
+    tags = ["0.9.0", "1.0.0"]
+    b = mk_bundle(tmp_path, [True] * 4, tier="upgrade", evidence=[_static("1.0.0", "tag", tags), _settings(SKIP)])
+    _defaults_run(b, tmp_path, fail=True)
+    v = classify(b)
+    assert v["cause"] != "harness"
+    assert any("fails with cc-ci's default settings too" in r for r in v["undecided"]["ruled_out"])
+    nxt, _ = plan(b, v)
+    assert nxt["kind"] == "previous-tag" and nxt["ref"] == "0.9.0"      # never the same question twice
+
+
+def test_settings_that_do_not_touch_the_tier_plan_no_defaults_contrast(tmp_path):
+    # the skip setting acts on the upgrade base only: a restore failure is not contrasted with it
+    b = mk_bundle(tmp_path / "r", [True] * 4, tier="restore", evidence=[_settings(SKIP)])
+    nxt, _ = plan(b, classify(b))
+    assert not nxt or nxt["kind"] != "harness-defaults"
+    # every key at its default (or no file): nothing to contrast, and the verdict says it was ruled out
+    for ev, name in ((_settings("[upgrade]\nskip_canonicals_for_upgrade = false\n"), "default"),
+                     (_settings(None, present=False), "absent")):
+        b = mk_bundle(tmp_path / name, [True] * 4, tier="upgrade", evidence=[ev])
+        v = classify(b)
+        nxt, _ = plan(b, v)
+        assert not nxt or nxt["kind"] != "harness-defaults"
+        assert any("the node's harness settings" in r and "nothing in it changes upgrade" in r
+                   for r in v["undecided"]["ruled_out"])
+
+
+def test_a_key_cc_ci_refuses_is_contrasted_for_any_tier(tmp_path):
+    b = mk_bundle(tmp_path, [True] * 4, tier="install",
+                  evidence=[_settings('[upgrade]\nskip_canonicals_for_upgrade = "yes"\n')])
+    nxt, _ = plan(b, classify(b))
+    assert nxt["kind"] == "harness-defaults"
+
+
+def test_the_settings_reading_follows_cc_ci_loader():
+    from redfix_lib import ccci
+    r = ccci.read_settings(SKIP)
+    assert r["non_default"] == [{"table": "upgrade", "key": "skip_canonicals_for_upgrade", "value": True,
+                                 "default": False, "tiers": ["upgrade"]}] and not r["problems"]
+    assert ccci.read_settings("")["non_default"] == [] and ccci.read_settings("")["parsed"]
+    assert ccci.read_settings(None)["problems"] == ["absent: every key at its default"]
+    bad = ccci.read_settings("[[[")
+    assert not bad["parsed"] and bad["non_default"] == [] and "malformed" in bad["problems"][0]
+    odd = ccci.read_settings("[upgrade]\nskip_canonicals_for_upgrade = 1\nother = 2\n[ui]\nx = 1\n")
+    assert odd["fatal"] and odd["fatal"][0]["key"] == "skip_canonicals_for_upgrade"
+    assert any("unknown key upgrade.other" in p for p in odd["problems"]) and any("[ui]" in p for p in odd["problems"])
+
+
+def test_the_lab_harness_resolves_the_upgrade_base_as_cc_ci(tmp_path, monkeypatch):
+    from redfix_lib.lab.harness import settings as S
+    from redfix_lib.lab.harness.run_recipe_ci import resolve_upgrade_base as base
+    tags = ["1.0.0", "1.1.0", "1.2.0"]
+    assert base("1.2.0", True, tags, "1.0.0", False)[0] == "1.0.0"            # the warm canonical (last green)
+    assert base("1.2.0", True, tags, "1.0.0", True)[0] == "1.1.0"             # skipped: newest older release tag
+    assert base("1.2.0", True, tags, None, False)[0] == "1.1.0"               # no canonical: the same fallback
+    assert base("1.2.0", True, tags, "1.2.0", False)[0] == "1.1.0"            # canonical is the head: step back
+    assert base("1.0.0", True, tags, None, False)[0] == ""                    # nothing older: upgrade skips
+    f = tmp_path / "settings.toml"
+    f.write_text(SKIP)
+    monkeypatch.setenv("CCCI_SETTINGS", str(f))
+    assert S.load()["upgrade"]["skip_canonicals_for_upgrade"] is True
+    monkeypatch.setenv("CCCI_SETTINGS", "/dev/null")                          # what the contrast hands it
+    assert S.load()["upgrade"]["skip_canonicals_for_upgrade"] is False
+    monkeypatch.setenv("CCCI_SETTINGS", str(tmp_path / "absent.toml"))
+    assert S.load()["upgrade"]["skip_canonicals_for_upgrade"] is False
+    f.write_text('[upgrade]\nskip_canonicals_for_upgrade = "yes"\n')
+    monkeypatch.setenv("CCCI_SETTINGS", str(f))
+    import pytest
+    with pytest.raises(TypeError):
+        S.load()
+
+
+def test_the_settings_probe_stores_the_raw_file_and_the_verdict_reads_it(tmp_path, monkeypatch):
+    """The harness_settings collector (a file read on the node, no engine): the path the case's harness
+    env gives (else cc-ci's default), the raw text and a copy in evidence/; absent -> said so."""
+    from pathlib import Path
+    from redfix_lib.bundle import Bundle
+    from redfix_lib.collectors import Context, collect
+    from redfix_lib.isolate import template_values
+    from redfix_lib.nodes import LocalNode
+    from redfix_lib.params import load_case
+    monkeypatch.setenv("REDFIX_LAB_HOME", str(tmp_path / "lab"))
+    case = load_case(Path(__file__).resolve().parent.parent / "params" / "lab" / "ghost.yaml")
+    b = Bundle(path=tmp_path / "b", case={"case": case.case, "recipe": case.recipe, "ref": case.ref,
+                                          "sweep_failure": {"tier": "upgrade"}})
+    b.path.mkdir()
+    cx = Context(case=case, bundle=b, node=LocalNode("t"), values=template_values(case, b.path, 0))
+    got = collect(cx, [{"kind": "harness_settings"}], progress=lambda m: None, logs=False)
+    assert got[0].data["present"] is False and "every default" in got[0].summary
+    assert got[0].source == str(tmp_path / "lab" / "etc" / "cc-ci" / "settings.toml")
+    f = tmp_path / "lab" / "etc" / "cc-ci" / "settings.toml"
+    f.parent.mkdir(parents=True)
+    f.write_text("# node settings\n" + SKIP)
+    b.evidence.clear()
+    got = collect(cx, [{"kind": "harness_settings"}], progress=lambda m: None, logs=False)[0]
+    assert got.data["text"].endswith(SKIP) and (b.path / got.artifact).read_text() == f.read_text()
+    assert got.data["path_from"] == "the case's harness env CCCI_SETTINGS"
+    # judged at classify time, from the raw text
+    from redfix_lib.analyze import settings_item
+    j = settings_item(got)
+    assert j.data["non_default"][0]["key"] == "skip_canonicals_for_upgrade" and "changes upgrade" in j.summary
+    # a case without CCCI_SETTINGS reads cc-ci's default path
+    case.harness.env.pop("CCCI_SETTINGS")
+    from redfix_lib.collectors.settings import source
+    assert source(cx, {}) == ("/etc/cc-ci/settings.toml", "cc-ci's default path")

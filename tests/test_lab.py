@@ -116,3 +116,14 @@ def test_ro_config_gitea(sweep):
 def test_domain_collision_keycloak(sweep):
     e, msg = _failure(sweep, "keycloak")
     assert "collides with live-warm provider 'keycloak'" in msg
+
+
+def test_node_settings_ghost(sweep):
+    """The lab node's settings skip the warm canonicals: ghost's upgrade starts from its broken 1.1.0
+    release (cc-ci's no-canonical fallback) instead of the canonical 1.0.0, and fails; install passes."""
+    e, msg = _failure(sweep, "ghost")
+    assert "base 1.1.0+5.90.0 did not converge" in msg and e["tiers"]["install"] == "pass"
+    assert _grep(_logs(e, "harness.log"), "upgrade base 1.1.0+5.90.0: newest release tag older than the head "
+                                          "(settings: skip_canonicals_for_upgrade = true)")
+    assert _grep(_logs(e, "services/cold/*app*.log"), "Missing required config value: mail.from")
+    assert (lab_home() / "etc" / "cc-ci" / "settings.toml").read_text().count("skip_canonicals_for_upgrade = true") == 1

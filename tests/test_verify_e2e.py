@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from redfix_lib.lab import engine as lab_engine
+from redfix_lib.params import load_case
 from redfix_lib.verify import verify_fix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,3 +29,7 @@ def test_fix_ref_turns_the_failing_test_green(lab, tmp_path, case_file):
     assert row["now_passing"] == row["previously_failing"] and row["previously_failing"]
     assert row["new_failures"] == [] and row["outcomes"] == ["pass"]
     assert (tmp_path / "fix" / "fix.json").exists()
+    case = load_case(ROOT / "params" / "lab" / case_file)
+    if (case.lab.get("fix") or {}).get("kind") == "harness" and case.sweep_failure.tier != "promote":
+        # a harness fix for a pytest tier runs as a PR run (REF=<ref>): a green run never promotes
+        assert row["env"].get("REF") == case.ref, row["env"]

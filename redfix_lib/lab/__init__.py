@@ -11,3 +11,19 @@ LAB_LABEL = "redfix.lab"
 
 def lab_home() -> Path:
     return Path(os.environ.get("REDFIX_LAB_HOME", "/var/lib/redfix-lab"))
+
+
+# The lab node's harness settings (cf. cc-ci's /etc/cc-ci/settings.toml): written by `lab up`,
+# handed to every lab harness run as CCCI_SETTINGS (the sweep and the lab cases).
+NODE_SETTINGS = """\
+# The lab node's harness settings (cc-ci: /etc/cc-ci/settings.toml; written by `redfix lab up`).
+# Not cc-ci's default: the upgrade tier ignores the warm canonicals and starts from the newest
+# release tag older than the head (cc-ci's no-canonical fallback), as an operator might set it
+# while debugging the canonical sweep.
+[upgrade]
+skip_canonicals_for_upgrade = true
+"""
+
+
+def settings_file() -> Path:
+    return lab_home() / "etc" / "cc-ci" / "settings.toml"

@@ -101,11 +101,18 @@ def build_repos(dest: Path, src: Path = RECIPES_SRC) -> list[Path]:
 
 
 def seed_warm_state(warm_root: Path, src: Path = RECIPES_SRC) -> None:
-    """Starting canonical state, like the seed's /var/lib/ci-warm/<r>/canonical.json."""
+    """Starting canonical state, like the seed's /var/lib/ci-warm/<r>/canonical.json. A recipe whose
+    meta names a canonical gets it back at every `lab up` when a promotion moved it (the lab's
+    cases start from the state the meta declares); the others keep what promotions wrote."""
+    import json
     for n in list_recipes(src):
         w = (load_meta(n, src).get("warm") or {})
         d = warm_root / n
-        if w.get("canonical") and not (d / "canonical.json").exists():
+        try:
+            cur = json.loads((d / "canonical.json").read_text()).get("version")
+        except (OSError, ValueError):
+            cur = None
+        if w.get("canonical") and cur != w["canonical"]:
             atomic_write_json(d / "canonical.json", {"version": w["canonical"],
                                                      "timestamp": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
                                                      "source": "seeded by lab up"})

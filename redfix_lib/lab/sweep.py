@@ -18,7 +18,7 @@ from ..isolate import new_stage
 from ..load import default_level, start_stressors, stop_stressors
 from ..nodes import RUN_MARKER, _children, kill_grace, make_subreaper, stop_tree
 from ..safety import Redactor
-from . import BASE_IMAGE, lab_home
+from . import BASE_IMAGE, lab_home, settings_file
 from .recipes import list_recipes, load_meta
 
 RECIPE_TIMEOUT_S = 1500
@@ -63,6 +63,7 @@ def run_sweep(stress: int | None = None, recipes: list[str] | None = None, out: 
             subprocess.run(["git", "-C", str(staged), "checkout", "-f", "--quiet", latest], check=True)
             env = {k: v for k, v in os.environ.items() if k not in ("REF", "CCCI_QUICK", "MODE", "VERSION", "STAGES")}
             env.update({"RECIPE": n, "CCCI_SKIP_FETCH": "1", "CCCI_RUNS_DIR": str(stage / "run"),
+                        "CCCI_SETTINGS": str(settings_file()),
                         "DRONE_BUILD_NUMBER": n, RUN_MARKER: f"sweep-{os.getpid()}-{n}"})
             log = open(rd / "harness.log", "wb")
             p = subprocess.Popen([sys.executable, "-m", "redfix_lib.lab.harness.run_recipe_ci"], env=env,

@@ -58,6 +58,26 @@ def version_key(tag: str):
     return [int(x) if x.isdigit() else x for x in re.split(r"[.+-]", tag)]
 
 
+def resolve_upgrade_base(head: str, head_is_tag: bool, tags: list[str], canonical: str | None,
+                         skip_canonicals: bool) -> tuple[str, str]:
+    """(base ref, how it was chosen), as cc-ci's resolve_upgrade_base (commit cd19c1b): the warm
+    canonical (last green) unless settings say skip_canonicals_for_upgrade — stepping back to the
+    newest older release when the canonical is the head itself —, else the newest release tag
+    older than the head; '' when there is none (the upgrade tier skips)."""
+    older = [t for t in tags if version_key(t) < version_key(head)] if head_is_tag else tags[:]
+    if canonical and not skip_canonicals:
+        if canonical == head:
+            if older:
+                return older[-1], f"canonical {canonical} is the head: newest older release tag"
+        elif canonical in tags and (not head_is_tag or version_key(canonical) < version_key(head)):
+            return canonical, "warm canonical (last green)"
+    why = ("settings: skip_canonicals_for_upgrade = true" if canonical and skip_canonicals else
+           "no usable canonical")
+    if older:
+        return older[-1], f"newest release tag older than the head ({why})"
+    return "", f"no earlier release ({why})"
+
+
 def git(repo: Path, *args: str, check: bool = True) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=check, capture_output=True, text=True).stdout.strip()
 
@@ -227,8 +247,15 @@ def main() -> int:
     exact = git(repo, "describe", "--tags", "--exact-match", "HEAD", check=False)
     head = ref_env or exact or git(repo, "rev-parse", "HEAD")
     head_is_tag = head in tags
-    prev = [t for t in tags if version_key(t) < version_key(head)] if head_is_tag else tags[:]
-    prev_ref = prev[-1] if prev else ""
+    from redfix_lib.lab.harness import settings as node_settings
+    conf = node_settings.load()
+    canon_file = home / "ci-warm" / recipe / "canonical.json"
+    try:
+        canonical = json.loads(canon_file.read_text()).get("version")
+    except (OSError, ValueError):
+        canonical = None
+    prev_ref, base_how = resolve_upgrade_base(head, head_is_tag, tags, canonical,
+                                              conf["upgrade"]["skip_canonicals_for_upgrade"])
     base_domain = "lab.redfix.test"
     domain = f"{recipe[:4]}-{secrets.token_hex(3)}.{base_domain}"
     stack = domain.replace(".", "_")
@@ -245,8 +272,8 @@ def main() -> int:
              "snapshots_dir": str(home / "snapshots" / stack), "secrets_file": str(home / "secrets" / f"{stack}.json"),
              "meta": meta}
     state_path.write_text(json.dumps(state, indent=1, sort_keys=True))
-    log(f"run {run_id}: recipe {recipe} head {head} (base {prev_ref or '-'}) domain {domain} stack {stack}; "
-        f"ABRA_DIR {abra_dir}")
+    log(f"run {run_id}: recipe {recipe} head {head} (upgrade base {prev_ref or '-'}: {base_how}) domain {domain} "
+        f"stack {stack}; ABRA_DIR {abra_dir}")
 
     wanted = [t.strip() for t in os.environ.get("STAGES", "").split(",") if t.strip()] or TIERS
     has_backup = "backupbot.backup" in compose_text
