@@ -124,6 +124,14 @@ SETTINGS_SCHEMA = {"upgrade": {"skip_canonicals_for_upgrade": (bool, False, ("up
 SETTINGS_ALL_DEFAULTS = "/dev/null"
 
 
+def _toml(v) -> str:
+    import json
+    try:
+        return json.dumps(v)
+    except TypeError:
+        return repr(v)
+
+
 def settings_path(env: dict | None = None) -> str:
     """Where the harness reads its settings, given the env it runs with."""
     return (env or {}).get(SETTINGS_ENV) or SETTINGS_PATH
@@ -147,7 +155,10 @@ def read_settings(text: str | None) -> dict:
         return out
     out["parsed"] = True
     for table, body in doc.items():
-        if table not in SETTINGS_SCHEMA or not isinstance(body, dict):
+        if not isinstance(body, dict):
+            out["problems"].append(f"{table} is not a table ({type(body).__name__} at the top level): ignored")
+            continue
+        if table not in SETTINGS_SCHEMA:
             out["problems"].append(f"unknown table [{table}]: ignored")
             continue
         for key, val in body.items():
@@ -155,9 +166,12 @@ def read_settings(text: str | None) -> dict:
             if spec is None:
                 out["problems"].append(f"unknown key {table}.{key}: ignored")
             elif type(val) is not spec[0]:
-                why = f"{table}.{key} = {val!r} is not {spec[0].__name__}: cc-ci raises TypeError (every run fails at start)"
+                why = (f"{table}.{key} = {_toml(val)} is not {spec[0].__name__}: cc-ci raises TypeError "
+                       "(every run fails at start)")
                 out["problems"].append(why)
-                out["fatal"].append({"table": table, "key": key, "value": val, "why": why, "tiers": list(TIERS)})
+                # a run that raises at start fails whatever tier the failure was seen in (or none)
+                out["fatal"].append({"table": table, "key": key, "value": val, "why": why,
+                                     "tiers": list(TIERS) + list(ORCHESTRATOR_STEPS) + [""]})
             else:
                 values[table][key] = val
                 if val != spec[1]:

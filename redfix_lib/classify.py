@@ -252,11 +252,19 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
         if c["verdict"] != "passes" or not failing:
             continue
         if c["label"] == C.HARNESS_DEFAULTS:
-            # same ref, same node, one thing changed: the node's settings reduced to cc-ci's defaults
+            # same ref, same node, one thing changed: the node's settings reduced to cc-ci's defaults —
+            # evidence only when the node's file sets something that changes this tier
+            se, dev = C.settings_deviation(b, tier)
+            if not dev:
+                continue
             what = ", ".join(c["settings"]) or "the node's settings file"
-            fix = (f"node configuration: {what} in {c.get('settings_path') or 'the node settings file'} is not cc-ci's default and "
-                   f"{tier} fails only with it — restore the default (or, if it is meant, make {tier} pass under it: "
-                   "e.g. pin the base the recipe can upgrade from)")
+            where = c.get("settings_path") or "the node's settings file"
+            fatal = [d for d in dev if "why" in d]
+            fix = (f"node configuration: {what} in {where} is a value cc-ci refuses (every run fails at start) — "
+                   "correct its type or remove it" if fatal else
+                   f"node configuration: {what} in {where} is not cc-ci's default and {tier} fails only with it — "
+                   f"restore the default, or, if it is meant, make {tier} pass under it"
+                   + (" (e.g. pin the upgrade base past the release it now starts from)" if tier == "upgrade" else ""))
             note = (f"{tier} passes at {c['ref']} with cc-ci's default settings ({c['runs'] - c['failed']}/{c['runs']}) "
                     f"and fails with the node's ({what})")
             add("harness", "node-settings", "contrast", c["id"], 85, fix, note=note)
@@ -356,9 +364,9 @@ def cold_verify(b: Bundle, repro: dict, chosen: tuple | None, cand: dict | None,
                          if re.match(rf"\s*{re.escape(d['key'])}\s*=", ln)), None)
             if line and e.artifact:      # the file as collected, from the bundle folder; on the node: e.source
                 steps.append({"how": f"grep -F {shlex.quote(line)} {shlex.quote(e.artifact)}",
-                              "expect": f"the line is present (the node's settings file {e.source} as collected; "
-                                        + "; ".join(f"cc-ci's default: {d['key']} = {C.json_value(d.get('default'))}"
-                                                    for d in dev if 'default' in d) + ")"})
+                              "expect": f"the line is present (the node's settings file {e.source} as collected"
+                                        + "".join(f"; cc-ci's default: {d['key']} = {C.json_value(d['default'])}"
+                                                  for d in dev if 'default' in d) + ")"})
             if dev:
                 steps.append({"how": f"redfix isolate {src} --harness-defaults --runs 1 --out /tmp/cold-{case['case']}",
                               "expect": f"1/1 contrast run passes tier {tier} with cc-ci's default settings"})

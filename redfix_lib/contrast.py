@@ -72,7 +72,8 @@ def settings_deviation(b: Bundle, tier: str) -> tuple[dict | None, list[dict]]:
 
 def defaults_outcome(b: Bundle, tier: str) -> dict | None:
     """The harness-defaults contrast: its runs on the tier, or None when none ran."""
-    runs = [r for r in b.runs if r.mode == "contrast" and (r.variant or {}).get("kind") == HARNESS_DEFAULTS]
+    runs = [r for r in b.runs if r.mode == "contrast" and (r.variant or {}).get("kind") == HARNESS_DEFAULTS
+            and r.ref == b.case["ref"]]          # the question is about the case's own ref
     if not runs:
         return None
     e, dev = settings_deviation(b, tier)
@@ -85,7 +86,7 @@ def defaults_outcome(b: Bundle, tier: str) -> dict | None:
 
 
 def json_value(v) -> str:
-    return "true" if v is True else "false" if v is False else repr(v)
+    return ccci._toml(v)
 
 
 def releases(b: Bundle) -> list[str]:
@@ -182,7 +183,10 @@ def plan(b: Bundle, verdict: dict) -> tuple[dict | None, str]:
         return None, f"decided by proof ({verdict['cause_reasoning']}): no contrast can change the verdict"
     e, dev = settings_deviation(b, tier)
     d = defaults_outcome(b, tier)
-    if dev and d is None:
+    tries = len([r for r in b.runs if (r.variant or {}).get("kind") == HARNESS_DEFAULTS and r.ref == b.case["ref"]])
+    if dev and tier in ccci.ORCHESTRATOR_STEPS:
+        dev = []             # a green run on latest would promote: the warm step is never run with other settings
+    if dev and (d is None or (d["verdict"] == "inconclusive" and tries < 2)):     # unanswered: ask once more
         what = ", ".join(f"{x['table']}.{x['key']} = {json_value(x['value'])}" for x in dev)
         return {"ref": b.case["ref"], "kind": HARNESS_DEFAULTS,
                 "env": {ccci.SETTINGS_ENV: ccci.SETTINGS_ALL_DEFAULTS},

@@ -285,6 +285,10 @@ def ask_more(case_path: str, bundle_dir: str, action: str, *, ref: str | None = 
         raise ParamsError([("<notebook parameters>", "case", "asking for more needs the case file")])
     if action == "ref" and (not ref or ref_problem(ref)):
         raise ParamsError([("<notebook parameters>", "ask_ref", ref_problem(ref) if ref else "a ref is needed for action 'ref'")])
+    if action == "harness-defaults":
+        from .params import load_case
+        from .pipeline import harness_defaults_problem
+        harness_defaults_problem(load_case(case_path), ref, "<notebook parameters>", "ask_ref")
     with session(case_path, bundle_dir, node_host=node_host) as s:
         if action == "isolated-run":
             isolate(s.case, s.bundle, s.node, runs=1, stop_rule="fixed", progress=progress)
@@ -293,7 +297,7 @@ def ask_more(case_path: str, bundle_dir: str, action: str, *, ref: str | None = 
         elif action == "harness-defaults":
             from . import ccci
             from .contrast import HARNESS_DEFAULTS
-            contrast_run(s, ref or s.case.ref, env={ccci.SETTINGS_ENV: ccci.SETTINGS_ALL_DEFAULTS},
+            contrast_run(s, s.case.ref, env={ccci.SETTINGS_ENV: ccci.SETTINGS_ALL_DEFAULTS},
                          kind=HARNESS_DEFAULTS, progress=progress)
         else:
             pre, post = plan_probes(s.case, s.bundle)

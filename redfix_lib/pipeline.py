@@ -202,6 +202,19 @@ def contrast_stage(s: Session, progress=print) -> None:
         _collect(s, want, progress, logs=True)
 
 
+def harness_defaults_problem(case: Case, ref: str | None, where: str, field: str) -> None:
+    """The harness-defaults contrast asks about the case's own ref, and never for the warm promotion
+    (a green run on latest would promote): anything else is refused before it runs."""
+    from .ccci import ORCHESTRATOR_STEPS
+    from .errors import ParamsError
+    if ref and ref != case.ref:
+        raise ParamsError([(where, field, f"compares the node's settings with cc-ci's defaults at the case's ref "
+                                          f"{case.ref}; got another ref {ref!r}")])
+    if case.sweep_failure.tier in ORCHESTRATOR_STEPS:
+        raise ParamsError([(where, field, f"the {case.sweep_failure.tier} step runs only on latest and a green run "
+                                          "would promote: not run with other settings")])
+
+
 def contrast_run(s: Session, ref: str, *, env: dict | None = None, kind: str = "", progress=print) -> None:
     """One contrast run at `ref`, the way cc-ci runs a PR (REF=<ref>: it never promotes), with `env`
     on top (the harness-defaults contrast: the node's settings at cc-ci's defaults), recorded as
@@ -243,6 +256,8 @@ def isolate_runs(case_path, out_dir, *, runs: int | None = None, fresh: bool = F
     from .safety import ref_problem
     if ref is not None and (why := ref_problem(ref)):
         raise ParamsError([("<command line>", "--ref", why)])
+    if harness_defaults:
+        harness_defaults_problem(load_case(case_path), ref, "<command line>", "--harness-defaults")
     with session(case_path, out_dir, fresh=fresh) as s:
         if under_load:
             _under_load(s.case, s.bundle, s.node, runs=runs, level=load_level, progress=progress,
@@ -251,11 +266,13 @@ def isolate_runs(case_path, out_dir, *, runs: int | None = None, fresh: bool = F
             from . import ccci
             from .contrast import HARNESS_DEFAULTS
             for _ in range(runs or 1):
-                contrast_run(s, ref or s.case.ref, env={ccci.SETTINGS_ENV: ccci.SETTINGS_ALL_DEFAULTS},
+                contrast_run(s, s.case.ref, env={ccci.SETTINGS_ENV: ccci.SETTINGS_ALL_DEFAULTS},
                              kind=HARNESS_DEFAULTS, progress=progress)
+        elif ref:          # a contrast at another ref, run as cc-ci runs a PR (REF=<ref>)
+            for _ in range(runs or 1):
+                contrast_run(s, ref, progress=progress)
         else:
-            isolate(s.case, s.bundle, s.node, runs=runs, ref=ref, mode="contrast" if ref else "isolated",
-                    progress=progress)
+            isolate(s.case, s.bundle, s.node, runs=runs, mode="isolated", progress=progress)
     return s.bundle
 
 

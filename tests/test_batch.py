@@ -209,6 +209,12 @@ def test_ask_more_adds_to_the_same_bundle_and_rewrites_the_verdict(tmp_path):
     b, v2 = ask_more(str(case), str(out), "ref", ref="fix-branch", progress=lambda m: None)
     assert b.runs[-1].mode == "contrast" and v2["runs"]["isolated"]["runs"] == 3    # not counted as isolated
     assert list(tests_by_run(b).columns) == ["001", "002", "003", "004 @fix-branch"]
+    b, v3 = ask_more(str(case), str(out), "harness-defaults", progress=lambda m: None)
+    assert b.runs[-1].mode == "contrast" and b.runs[-1].variant == {"kind": "harness-defaults",
+                                                                    "env": {"CCCI_SETTINGS": "/dev/null"}}
+    assert b.runs[-1].ref == b.case["ref"] and v3["runs"]["isolated"]["runs"] == 3
+    with pytest.raises(ParamsError):          # the defaults contrast asks about the case's own ref only
+        ask_more(str(case), str(out), "harness-defaults", ref="fix-branch")
     with pytest.raises(ParamsError):
         ask_more(str(case), str(out), "bogus")
     with pytest.raises(ParamsError):

@@ -256,3 +256,75 @@ def test_the_settings_probe_stores_the_raw_file_and_the_verdict_reads_it(tmp_pat
     case.harness.env.pop("CCCI_SETTINGS")
     from redfix_lib.collectors.settings import source
     assert source(cx, {}) == ("/etc/cc-ci/settings.toml", "cc-ci's default path")
+
+
+def test_a_defaults_run_proves_nothing_without_a_setting_that_changes_the_tier(tmp_path):
+    # the node's settings are at cc-ci's defaults: a passing defaults run is chance, never node-settings
+    b = mk_bundle(tmp_path / "a", [True] * 4, tier="upgrade", evidence=[_settings(None, present=False)])
+    _defaults_run(b, tmp_path / "a", fail=False)
+    assert classify(b)["cause"] != "harness"
+    # a defaults run at another ref does not answer the question about the case's ref
+    b = mk_bundle(tmp_path / "b", [True] * 4, tier="upgrade", evidence=[_settings(SKIP)])
+    _defaults_run(b, tmp_path / "b", fail=False)
+    b.runs[-1].ref = "0.9.0"
+    v = classify(b)
+    assert v["cause"] != "harness" and v["contrast_plan"]["kind"] == "harness-defaults"
+
+
+def test_an_unanswered_defaults_run_is_asked_once_more_then_the_walk_goes_on(tmp_path):
+    b = mk_bundle(tmp_path, [True] * 4, tier="upgrade", evidence=[_static("1.0.0", "tag", ["0.9.0", "1.0.0"]),
+                                                                   _settings(SKIP)])
+    for n in (1, 2):
+        _defaults_run(b, tmp_path, fail=False)
+        b.runs[-1].outcome, b.runs[-1].result.source = "inconclusive", "unreadable"
+        nxt, _ = plan(b, classify(b))
+        assert nxt["kind"] == ("harness-defaults" if n == 1 else "previous-tag")
+
+
+def test_a_refused_key_fails_every_tier_and_is_worded_as_such(tmp_path):
+    bad = '[upgrade]\nskip_canonicals_for_upgrade = "yes"\n'
+    for tier in ("", "install"):
+        b = mk_bundle(tmp_path / (tier or "none"), [True] * 4, tier=tier or "install", evidence=[_settings(bad)])
+        b.case["sweep_failure"]["tier"] = tier
+        nxt, _ = plan(b, classify(b))
+        assert nxt and nxt["kind"] == "harness-defaults", tier
+    b = mk_bundle(tmp_path / "w", [True] * 4, tier="install", evidence=[_settings(bad)])
+    _defaults_run(b, tmp_path / "w", fail=False)
+    v = classify(b)
+    assert (v["cause"], v["sub_cause"]) == ("harness", "node-settings")
+    assert "cc-ci refuses" in v["fix_approach"] and "'yes'" not in v["fix_approach"] and '"yes"' in v["fix_approach"]
+    # the warm promotion is never run with other settings (a green run on latest would promote)
+    b = mk_bundle(tmp_path / "p", [True] * 4, tier="promote", evidence=[_settings(bad)])
+    nxt, _ = plan(b, classify(b))
+    assert not nxt or nxt["kind"] != "harness-defaults"
+
+
+def test_the_cli_refuses_a_defaults_contrast_it_cannot_answer(tmp_path):
+    import pytest
+    from pathlib import Path
+    from redfix_lib.errors import ParamsError
+    from redfix_lib.params import load_case
+    from redfix_lib.pipeline import harness_defaults_problem
+    root = Path(__file__).resolve().parent.parent / "params" / "lab"
+    ghost = load_case(root / "ghost.yaml")
+    harness_defaults_problem(ghost, None, "<command line>", "--harness-defaults")          # fine
+    harness_defaults_problem(ghost, ghost.ref, "<command line>", "--harness-defaults")     # fine
+    with pytest.raises(ParamsError, match="another ref"):
+        harness_defaults_problem(ghost, "1.0.0+5.80.0", "<command line>", "--harness-defaults")
+    with pytest.raises(ParamsError, match="would promote"):
+        harness_defaults_problem(load_case(root / "gitea.yaml"), None, "<command line>", "--harness-defaults")
+
+
+def test_a_run_variant_round_trips_and_old_bundles_read_the_same(tmp_path):
+    from redfix_lib.bundle import load_bundle
+    b = mk_bundle(tmp_path, [True] * 2, tier="upgrade", evidence=[_settings(SKIP)])
+    _defaults_run(b, tmp_path, fail=False)
+    b.save()
+    import json
+    raw = json.loads((tmp_path / "bundle.json").read_text())
+    assert "variant" not in raw["runs"][0] and raw["runs"][-1]["variant"]["kind"] == "harness-defaults"
+    back = load_bundle(tmp_path)
+    assert back.runs[-1].variant == b.runs[-1].variant and back.runs[0].variant == {}
+    from redfix_lib.report import contrasts_line
+    line = contrasts_line(classify(back))
+    assert "with cc-ci's default settings (the node sets upgrade.skip_canonicals_for_upgrade = true) passes" in line
