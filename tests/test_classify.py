@@ -155,9 +155,11 @@ JUDGED_AT_COLLECTION = ("static_rules", "test_expectation", "harness_code")
 @pytest.fixture(scope="module")
 def lab_repos(tmp_path_factory):
     """The lab's recipe repos built from their sources (git only, no engine) in a throw-away lab home."""
+    from redfix_lib.lab import write_node_settings
     from redfix_lib.lab.recipes import build_repos
     home = tmp_path_factory.mktemp("labhome")
     build_repos(home / "recipes")
+    write_node_settings(home)          # the lab node's settings file, as `lab up` writes it
     return home
 
 

@@ -413,13 +413,16 @@ def test_corpus_zero_confident_wrong_and_accuracy_floor():
     s = score(_corpus(), CAT)
     wrong = [(x["id"], x["label"], x["pred"], x["signatures"]) for x in s["rows"] if x["confident_wrong"]]
     assert wrong == []
-    # floors sit just under today's figures (accuracy 0.879, macro-F1 0.812 on 462 excerpts, catalogue v10,
-    # batch 11 held out and not revised on; 0.884 / 0.813 on the first 431;
+    # floors sit just under today's figures (accuracy 0.851, macro-F1 0.778 on 502 excerpts, catalogue v11:
+    # batch 12 — 40 excerpts labelled by thread conclusion, many of them assertion or data-dir lines earlier
+    # batches label unknown-from-line — scored 0.300 / 0.289 held out under v10 (1 confident-wrong, relabelled: see its why), 0.525 / 0.512 in-sample
+    # under v11; before it: 0.879 / 0.812 on 462 excerpts, catalogue v10, batch 11 held out;
+    # 0.884 / 0.813 on the first 431;
     # v9 scored 0.838 / 0.790 with 1 confident-wrong once batch 10 was added); batches 3-5 added compose-file
     # lines whose thread decided `recipe` but whose line cannot (held-out batch 5); batches 7-10 were each
     # scored held out first, then revised on, so these figures are partly in-sample (README: the batch table)
-    assert s["accuracy"] >= 0.87, [x["id"] for x in s["rows"] if not x["correct"]]
-    assert s["macro_f1"] >= 0.81
+    assert s["accuracy"] >= 0.845, [x["id"] for x in s["rows"] if not x["correct"]]
+    assert s["macro_f1"] >= 0.775
 
 
 def test_corpus_batches_collected_after_v6_keep_zero_confident_wrong():
@@ -526,3 +529,23 @@ def test_image_reference_named_by_compose_decides_recipe_but_a_bare_one_does_not
     assert (v["class"], v["confidence"]) == ("recipe", "decisive")
     v = _verdict("docker: invalid reference format: repository name must be lowercase.\n")
     assert (v["class"], v["confidence"]) == (None, "hint")
+
+
+@pytest.mark.parametrize("line,want", [
+    # v11 (held-out batch 12): a compose file using a secret it never declares is refused before anything
+    # runs — the recipe's own file; a secret missing on the node stays undecided (harness or recipe)
+    ('service nginx: undefined secret "password"', ("decisive", "recipe")),
+    ("service dbinit: secret not found: db_password", ("hint", None)),
+    # the CA's own outage vs a challenge that failed (DNS / ports / the route: undecided)
+    ("acme: Error 502 - urn:acme:error:serverInternal - The service is down for maintenance", ("decisive", "infrastructure")),
+    ("acme: error: 403 :: urn:ietf:params:acme:error:unauthorized :: Invalid response from "
+     "http://example.com/.well-known/acme-challenge/x: 503", ("hint", None)),
+    # the CI platform's own configuration refused or could not start the job
+    ("pipeline1: linter: untrusted repositories cannot mount host volumes", ("decisive", "harness")),
+    ("HttpError: Resource not accessible by integration", ("decisive", "harness")),
+    ('UserWarning: "/home/runner/work/x/x" is shallow and may cause errors', ("decisive", "harness")),
+    ("Could not reach any registry endpoint", ("decisive", "infrastructure")),
+])
+def test_v11_families(line, want):
+    v = explain_text(line + "\n", CAT)["verdict"]
+    assert (v["confidence"], v.get("class") if v["confidence"] == "decisive" else None) == want, v

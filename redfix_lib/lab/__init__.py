@@ -25,5 +25,14 @@ skip_canonicals_for_upgrade = true
 """
 
 
-def settings_file() -> Path:
-    return lab_home() / "etc" / "cc-ci" / "settings.toml"
+def settings_file(home: Path | None = None) -> Path:
+    return (home or lab_home()) / "etc" / "cc-ci" / "settings.toml"
+
+
+def write_node_settings(home: Path | None = None) -> Path:
+    """The lab node's harness settings file (every `lab up` rewrites it)."""
+    from ..bundle import atomic_write_text
+    f = settings_file(home)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(f, NODE_SETTINGS)
+    return f

@@ -195,9 +195,8 @@ def lab_up() -> dict:
     say(f"building lab recipe repositories under {home / 'recipes'} ...")
     build_repos(home / "recipes")
     seed_warm_state(home / "ci-warm")
-    from . import NODE_SETTINGS, settings_file
-    settings_file().parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(settings_file(), NODE_SETTINGS)
+    from . import write_node_settings
+    write_node_settings(home)
     from .harness import warm as hwarm
     deploy_live_warm(client)
     st["calibration"] = calibrate(client, st.get("calibration"))
