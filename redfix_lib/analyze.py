@@ -298,6 +298,36 @@ def settings_item(e: EvidenceItem) -> EvidenceItem:
     return dataclasses.replace(e, summary=summary[:400], data={**e.data, **r})
 
 
+def image_tools_item(e: EvidenceItem) -> EvidenceItem:
+    """Each program the recipe runs inside an image, as the node answered: present / missing /
+    not-a-program (a command the image's own Entrypoint takes as arguments) / unknown (image not on
+    the node, no shell to look with)."""
+    checks = []
+    for c in e.data.get("checks") or []:
+        c = dict(c)
+        err = str(c.get("error") or "")
+        no_shell = "/bin/sh" in err and re.search(r"no such file|not found|executable file", err, re.I)
+        if not c.get("image_present"):
+            st = "unknown"
+        elif c.get("why") == "command" and c.get("image_entrypoint"):
+            st = "not-a-program"
+        elif c.get("exit_code") == 0:
+            st = "present"
+        elif no_shell:
+            st = "missing" if c["tool"] in ("/bin/sh", "sh") else "unknown"
+        elif c.get("exit_code") in (1, 127):
+            st = "missing"
+        else:
+            st = "unknown"
+        c["state"] = st
+        checks.append(c)
+    missing = [c for c in checks if c["state"] == "missing"]
+    summary = ("; ".join(f"{c['service']}: {c['tool']} ({c['why']}) is not in {c['image']}" for c in missing)
+               if missing else f"{len(checks)} program(s) looked up in the images: none missing")
+    return dataclasses.replace(e, summary=summary[:400], data={**e.data, "checks": checks,
+                                                               "missing": [c["tool"] for c in missing]})
+
+
 def failure_messages(b: Bundle) -> list[str]:
     tier = b.case["sweep_failure"].get("tier", "")
     return sorted({t.message for r in b.runs for tr in r.result.tiers if tr.name == tier
@@ -342,6 +372,9 @@ def derive(b: Bundle) -> tuple[list[EvidenceItem], dict]:
                 stored.add(e.kind)
         elif e.kind == "harness_code":
             out.append(harness_item(e))
+            rejudged.add(e.kind)
+        elif e.kind == "image_tools" and "checks" in e.data:
+            out.append(image_tools_item(e))
             rejudged.add(e.kind)
         elif e.kind == "harness_settings" and "present" in e.data:
             out.append(settings_item(e))

@@ -34,8 +34,8 @@ N_DET = consecutive_failures_needed()        # 5: rules out a <=50% flake at 95%
 CAUSE_THRESHOLD = 0.8
 CODE_PROOF_CONFIDENCE = 0.95     # reproducibility of a harness-only case decided from code (no run)
 
-NOTE_PRIORITY = {"harness_code": 0, "test_expectation": 0, "static_rule": 1, "network": 2, "reproduction": 3,
-                 "signature": 4}
+NOTE_PRIORITY = {"harness_code": 0, "test_expectation": 0, "image_probe": 1, "static_rule": 1, "network": 2,
+                 "reproduction": 3, "signature": 4}
 FIX = {
     "stale-overlay-test": "scope the overlay: assert the migration only when the head IS that migration (the PR it was "
                           "written for), or land the recipe migration; do not weaken the test elsewhere",
@@ -64,7 +64,8 @@ def fisher_one_sided(a_fail: int, a_n: int, b_fail: int, b_n: int) -> float:
     return sum(comb(k, x) * comb(N - k, n - x) for x in range(b_fail, min(k, n) + 1)) / comb(N, n)
 
 
-DET_KINDS = {"static_rule", "harness_code", "test_expectation"}   # a mechanism in code: same every run
+DET_KINDS = {"static_rule", "harness_code", "test_expectation", "image_probe"}   # a mechanism in code: same every run
+DEPLOY_TIERS = ("install", "upgrade", "promote", "")     # tiers that deploy the recipe's images
 
 
 def _load_runs(runs, tier: str) -> list:
@@ -242,6 +243,23 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
         elif e.kind == "harness_code" and e.data.get("collides_with") and tier in ("promote", ""):
             add("harness", "warm-domain-collision", "harness_code", e.id, 95, FIX["warm-domain-collision"], proof=True,
                 note=e.summary[:200])
+        elif e.kind == "image_tools" and tier in DEPLOY_TIERS:
+            for c in e.data.get("checks") or []:
+                if c.get("state") != "missing":
+                    continue
+                hc = str(c.get("why", "")).startswith("healthcheck")
+                sub = "healthcheck-tool-missing" if hc else "entrypoint-missing"
+                fix = (f"recipe: {c['service']}'s {c['why']} runs {c['tool']}, which {c['image']} does not have — use a "
+                       "program the image ships (e.g. wget, or the app's own health command) or install it in the image")
+                note = f"{c['service']}: {c['tool']} ({c['why']}) not found in {c['image']} on the node"
+                add("recipe", sub, "image_probe", e.id, 75, fix, note=note)
+                # corroborated by what Swarm did with the tasks: killed as unhealthy / could not exec
+                want = ("unhealthy",) if hc else ("executable file not found", "no such file", "exit (127)", "exit (126)")
+                for t in b.evidence:
+                    if t.kind == "task_history" and t.status == "ok" and t.data.get("run") in failing \
+                            and any(w in (t.excerpt or "").lower() for w in want):
+                        add("recipe", sub, "task_history", t.id, 75, fix, note=f"{t.id}: {(t.excerpt or '')[:160]}")
+                        break
         elif e.kind == "dns" and e.data.get("addresses") and not e.data.get("recipe_addresses") \
                 and any(not ("_" + b.case["recipe"]) in (s or "") for s in e.data.get("owners", {}).values()):
             add("recipe", "cross-stack-alias-collision", "network", e.id, 60, FIX["cross-stack-alias-collision"],
@@ -394,6 +412,7 @@ def cold_verify(b: Bundle, repro: dict, chosen: tuple | None, cand: dict | None,
 
 CORROBORATE = {   # cause -> (probe kinds whose evidence would corroborate it, what each would show)
     "recipe": [("static_rules", "a rule on the recipe files at the tag explaining the tier"),
+               ("image_tools", "a program the recipe runs (healthcheck, entrypoint) missing from its image"),
                ("service_logs", "the service's own error line, failing runs only"),
                ("dns", "the name resolving to another stack")],
     "test": [("test_expectation", "what the test asserts, satisfied by no released ref")],
@@ -421,7 +440,8 @@ def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -
     case = b.case
     src = case.get("source") or f"params/{case['case']}.yaml"
     cat = {s.id: s for s in load_catalogue().signatures}
-    as_kind = {"static_rules": "static_rule", "service_logs": "signature", "dns": "network", "load": "reproduction"}
+    as_kind = {"static_rules": "static_rule", "service_logs": "signature", "dns": "network", "load": "reproduction",
+               "image_tools": "image_probe"}
 
     def deciders(cause, sub, kinds):
         out = []
@@ -476,6 +496,11 @@ def explain_unknown(b: Bundle, repro: dict, ranked: list, tier: str, why: str) -
             ruled_out.append(f"a cross-stack alias: {e.summary[:200]}")
         elif e.kind == "node_clean" and e.data.get("clean"):
             ruled_out.append("objects left on the node by other runs: node clean")
+        elif e.kind == "image_tools" and e.data.get("checks") and not e.data.get("missing"):
+            looked = [c for c in e.data["checks"] if c.get("state") == "present"]
+            if looked:
+                ruled_out.append("a program missing from the images: " + ", ".join(
+                    f"{c['tool']} in {c['image']}" for c in looked[:4]) + " found")
     nxt = []
     iso = repro["isolated"]
     if repro["value"] == "unknown" and iso["runs"] and iso["failed"] == iso["runs"]:

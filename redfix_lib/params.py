@@ -22,7 +22,8 @@ PLACEHOLDERS = {"recipe", "ref", "run_dir", "python", "case", "lab_home", "harne
 STOP_RULES = ("fixed", "sprt")
 PROBE_KINDS = {
     "service_logs", "task_history", "network_aliases", "dns", "http", "http_route", "static_rules",
-    "test_expectation", "harness_code", "canonical_state", "harness_settings", "node_clean", "load",
+    "test_expectation", "harness_code", "canonical_state", "harness_settings", "image_tools", "node_clean",
+    "load",
 }
 BUSY_KINDS = {"process", "stack", "lock_file", "lock_held", "entries"}
 

@@ -98,6 +98,9 @@ def plan_probes(case: Case, bundle: Bundle | None = None) -> tuple[list[dict], l
     from .http_targets import http_targets
     if tag and http_targets(tag.data["files"], tag.data.get("env"), case)["targets"]:
         post.append({"kind": "http_route"})     # the recipe's routes asked on a live (warm) stack of it
+    from .collectors.image_tools import expected
+    if tag and tier in ("install", "upgrade", "promote", "") and expected(tag.data["files"], tag.data.get("env")):
+        post.append({"kind": "image_tools"})    # what the healthchecks/entrypoints run, looked up in the images
     post.append({"kind": "node_clean"})
     for p in named:
         where = pre if p["kind"] in PRE_KINDS else post

@@ -241,8 +241,8 @@ def junit_files_for(pattern: str | None) -> list[str]:
 
 def reproduction(outcome: str, result: "HarnessResult", tier: str) -> str:
     """Did this run reproduce the failure of `tier`? 'fail' (the tier failed or timed out), 'pass'
-    (the tier passed, or the whole run passed), or 'inconclusive' (the tier never really ran:
-    unver / missing, e.g. an earlier tier broke or the harness crashed)."""
+    (the tier passed, or the whole run passed with the tier absent), or 'inconclusive' (the tier never
+    really ran: skipped, unver / missing, e.g. an earlier tier broke or the harness crashed)."""
     st = {t.name: t.status for t in result.tiers}
     if result.source == "unreadable" or outcome == "inconclusive":
         return "inconclusive"
@@ -252,6 +252,8 @@ def reproduction(outcome: str, result: "HarnessResult", tier: str) -> str:
         return "pass" if outcome == "pass" else ("fail" if outcome in ("fail", "timeout") else "inconclusive")
     if st.get(tier) in ("fail", "timeout"):
         return "fail"
+    if st.get(tier) == "skip":
+        return "inconclusive"        # the tier did not run here (e.g. an upgrade with no earlier release): no answer
     if st.get(tier) == "pass" or outcome == "pass":
         return "pass"
     if outcome == "timeout" or st.get("run") == "timeout":

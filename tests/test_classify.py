@@ -388,3 +388,49 @@ def test_part_of_a_test_no_release_meets_is_a_hint_at_the_test(tmp_path):
     c = v["candidates"][0]
     assert (c["cause"], c["sub_cause"], c["strength"]) == ("test", "expectation-no-release-meets", 0.6)
     assert v["cause"] == "unknown" and "image org/app:9.9" in c["notes"][0]
+
+
+def test_a_healthcheck_program_missing_from_the_image_is_a_recipe_cause_when_swarm_killed_it(tmp_path):
+    """image_tools (the node's answer) + the tasks Swarm killed as unhealthy: recipe/healthcheck-tool-missing,
+    corroborated; the image answer alone is a hint; a command the image's Entrypoint takes as arguments
+    is not a program to look for."""
+    from redfix_lib.bundle import EvidenceItem
+    checks = [{"service": "app", "image": "x/app:1", "tool": "curl", "why": "healthcheck (CMD)", "image_present": True,
+               "image_entrypoint": [], "exit_code": 1, "output": ""},
+              {"service": "w", "image": "minio/minio:1", "tool": "server", "why": "command", "image_present": True,
+               "image_entrypoint": ["/usr/bin/docker-entrypoint.sh"], "exit_code": 1, "output": ""}]
+    tools = EvidenceItem(id="image_tools:tag", kind="image_tools", source="r@1.0.0", status="ok", summary="",
+                         data={"ref": "1.0.0", "checks": checks})
+    b = mk_bundle(tmp_path / "a", [True] * 3, tier="install", evidence=[tools])
+    v = classify(b)
+    assert v["cause"] == "unknown" and any(c["sub_cause"] == "healthcheck-tool-missing" for c in v["candidates"])
+    assert not any(c["sub_cause"] == "entrypoint-missing" for c in v["candidates"])      # `server` is an argument
+    killed = [EvidenceItem(id=f"task_history:run{i:03d}:cold", kind="task_history", source="t", status="ok", summary="",
+                           excerpt="app: task: non-zero exit (137): dockerexec: unhealthy container",
+                           data={"run": i, "phase": "cold"}) for i in (1, 2, 3)]
+    b = mk_bundle(tmp_path / "b", [True] * 3, tier="install", evidence=[tools, *killed])
+    v = classify(b)
+    assert (v["reproducibility"], v["cause"], v["sub_cause"]) == ("deterministic", "recipe", "healthcheck-tool-missing")
+    assert "image_tools:tag" in v["evidence_cited"] and "curl" in v["fix_approach"]
+    # a restore failure is not explained by a healthcheck program
+    b = mk_bundle(tmp_path / "c", [True] * 3, tier="restore", evidence=[tools, *killed])
+    assert classify(b)["sub_cause"] != "healthcheck-tool-missing"
+
+
+def test_image_tools_expected_on_real_trees():
+    """What image_tools would look up, on real recipe trees (../shared/real-recipes): a healthcheck's
+    program; CMD-SHELL needs /bin/sh; scripts a config or a bind mount delivers are not looked for in
+    the image (voting-app's /healthchecks/*.sh, traefik's /custom-entrypoint.sh, wordpress's
+    /docker-entrypoint.sh)."""
+    from redfix_lib.collectors.image_tools import expected
+    root = Path(__file__).resolve().parents[1] / ".." / "shared" / "real-recipes"
+
+    def want(name):
+        d = root / name
+        files = {p.relative_to(d).as_posix(): p.read_text(errors="replace") for p in d.rglob("*") if p.is_file()}
+        return {(x["service"], x["tool"], x["why"].split(" ")[0]) for x in expected(files)}
+    assert want("wordpress-2021") == {("app", "curl", "healthcheck")}
+    assert want("traefik-2021-head") == {("app", "traefik", "healthcheck")}
+    assert want("voting-app") == {("db", "/bin/sh", "healthcheck"), ("redis", "/bin/sh", "healthcheck")}
+    assert want("nodex-next") == {("app", "/bin/sh", "healthcheck"), ("app", "wget", "healthcheck")}
+    assert want("agora") == set()

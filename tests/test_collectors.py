@@ -167,3 +167,38 @@ def test_collector_failure_degrades_to_unavailable(tmp_path, stack):
                          {"kind": "task_history"}], progress=lambda m: None)
     assert [i.status for i in items if i.kind in ("dns", "task_history")] == ["unavailable", "unavailable"]
     assert all(i.summary.startswith("unavailable:") for i in items if i.status == "unavailable")
+
+
+def test_image_tools_looks_up_what_the_recipe_runs_inside_its_images(tmp_path, stack, engine):
+    """The programs a healthcheck / entrypoint / command runs, derived from the compose at the tag, looked
+    up in a throw-away container of the image on the node: busybox has wget and sh, not curl; an image
+    the node does not have is recorded as such; nothing is left running."""
+    from redfix_lib.analyze import image_tools_item
+    from redfix_lib.bundle import EvidenceItem
+    compose = """version: "3.8"
+services:
+  app:
+    image: redfix-lab/base:1
+    command: ["sh", "-c", "exec httpd -f -p 80"]
+    healthcheck:
+      test: ["CMD", "curl", "-fsS", "http://localhost/"]
+  web:
+    image: redfix-lab/base:1
+    healthcheck:
+      test: ["CMD-SHELL", "wget -q -O- http://localhost/ || exit 1"]
+  gone:
+    image: redfix-lab/never-built:0.0.1
+    entrypoint: ["/entrypoint.sh"]
+"""
+    cx = ctx_for(tmp_path, "ghost.yaml")
+    cx.bundle.add_evidence(EvidenceItem(id="static_rules:ghost@tag", kind="static_rules", source="x", status="ok",
+                                        summary="", data={"label": "tag", "ref": "t", "files": {"compose.yml": compose}}))
+    before = {c.id for c in engine.containers.list(all=True)}
+    items = by_kind(collect(cx, [{"kind": "image_tools"}], progress=lambda m: None, logs=False), "image_tools")
+    j = image_tools_item(items[0])
+    state = {(c["service"], c["tool"]): c["state"] for c in j.data["checks"]}
+    assert state[("app", "curl")] == "missing" and state[("app", "sh")] == "present"
+    assert state[("web", "/bin/sh")] == "present" and state[("web", "wget")] == "present"
+    assert state[("gone", "/entrypoint.sh")] == "unknown"
+    assert j.data["missing"] == ["curl"] and "curl (healthcheck (CMD)) is not in redfix-lab/base:1" in j.summary
+    assert {c.id for c in engine.containers.list(all=True)} == before      # throw-away containers removed

@@ -17,7 +17,8 @@ from ..safety import default_redactor
 KINDS = {
     "service_logs": "logs", "task_history": "tasks", "network_aliases": "network", "dns": "network",
     "http": "http", "http_route": "http_route", "static_rules": "static", "test_expectation": "expectations",
-    "harness_code": "harness_code", "canonical_state": "warm", "harness_settings": "settings", "node_clean": "clean",
+    "harness_code": "harness_code", "canonical_state": "warm", "harness_settings": "settings", "image_tools": "image_tools",
+    "node_clean": "clean",
     "load": None,
 }
 
