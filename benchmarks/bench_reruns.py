@@ -45,9 +45,20 @@ def simulate(stored_dir: Path, case_file: Path | None) -> dict:
         pools = {m: [r for r in stored.runs if r.mode == m] for m in ("isolated", "under-load")}
         used = {"isolated": 0, "under-load": 0}
         extrapolated = 0
+        contrast_pool = [r for r in stored.runs if r.mode == "contrast"]
 
-        def replay_once(case_, bundle, node, *, mode="isolated", ref=None, load=None, timeout_s=None, env_extra=None):
+        def replay_once(case_, bundle, node, *, mode="isolated", ref=None, load=None, timeout_s=None, env_extra=None, variant=None):
             nonlocal extrapolated
+            if mode == "contrast":        # the stored contrast run that asked the same question
+                kind = (variant or {}).get("kind", "")
+                src = next((r for r in contrast_pool if r.ref == (ref or stored.case["ref"])
+                            and (r.variant or {}).get("kind", "") == kind), None)
+                if src is None:
+                    raise LookupError(f"no stored contrast run at {ref} ({kind or 'release'})")
+                contrast_pool.remove(src)
+                rec = type(src).from_dict({**src.to_dict(), "index": len(bundle.runs) + 1})
+                bundle.runs.append(rec)
+                return rec
             pool = pools[mode]
             if used[mode] < len(pool):
                 src = pool[used[mode]]
@@ -62,12 +73,19 @@ def simulate(stored_dir: Path, case_file: Path | None) -> dict:
             for _ in range(runs or 2):
                 run_fn({"cpu_burners": "replayed"})
 
-        saved = (iso_mod.run_once, pipeline._under_load)
+        saved = (iso_mod.run_once, pipeline._under_load, pipeline._collect)
         iso_mod.run_once, pipeline._under_load = replay_once, replay_load
+        pipeline._collect = lambda *a, **k: None          # the stored bundle already holds the files at refs
         try:
-            pipeline.run_stage(pipeline.Session(case, ReplayNode(), b), progress=lambda m: None)
+            s = pipeline.Session(case, ReplayNode(), b)
+            pipeline.run_stage(s, progress=lambda m: None)
+            b.evidence = [e for e in stored.evidence if e.kind in pipeline.PRE_KINDS]
+            try:
+                pipeline.contrast_stage(s, progress=lambda m: None)     # the contrasts the verdict then asks for
+            except LookupError:
+                pass
         finally:
-            iso_mod.run_once, pipeline._under_load = saved
+            iso_mod.run_once, pipeline._under_load, pipeline._collect = saved
         logs = {r.log for r in b.runs}
         b.evidence = [e for e in stored.evidence
                       if not (e.kind in ("harness_log", "service_logs", "task_history") and e.source

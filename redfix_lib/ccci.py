@@ -117,8 +117,10 @@ def exit_meaning(code: int | None) -> str:
 # Scope: the upgrade base only (promotion and --quick untouched).
 SETTINGS_ENV = "CCCI_SETTINGS"
 SETTINGS_PATH = "/etc/cc-ci/settings.toml"
-# table -> key -> (type, default, tiers whose behaviour the key changes)
-SETTINGS_SCHEMA = {"upgrade": {"skip_canonicals_for_upgrade": (bool, False, ("upgrade",))}}
+# table -> key -> (type, default, tiers whose behaviour the key changes). The upgrade base is what the
+# run's single deploy installs when an upgrade tier follows (docs/testing.md: "deploy ONCE (base
+# version...)"), so the base choice changes INSTALL as well as UPGRADE.
+SETTINGS_SCHEMA = {"upgrade": {"skip_canonicals_for_upgrade": (bool, False, ("install", "upgrade"))}}
 # a settings file every cc-ci loader reads as "all defaults" and that exists on every node: an
 # empty file (no WARN, unlike an absent path, and no path that might one day exist)
 SETTINGS_ALL_DEFAULTS = "/dev/null"

@@ -34,7 +34,7 @@ N_DET = consecutive_failures_needed()        # 5: rules out a <=50% flake at 95%
 CAUSE_THRESHOLD = 0.8
 CODE_PROOF_CONFIDENCE = 0.95     # reproducibility of a harness-only case decided from code (no run)
 
-NOTE_PRIORITY = {"harness_code": 0, "test_expectation": 0, "image_probe": 1, "static_rule": 1, "network": 2,
+NOTE_PRIORITY = {"harness_code": 0, "test_expectation": 0, "image_probe": 1, "static_rule": 1, "upgrade_diff": 2, "network": 2,
                  "reproduction": 3, "signature": 4}
 FIX = {
     "stale-overlay-test": "scope the overlay: assert the migration only when the head IS that migration (the PR it was "
@@ -177,6 +177,8 @@ def contrasts(b: Bundle, tier: str) -> list[dict]:
         if cur and other and "files" in (cur.data or {}) and "files" in (other.data or {}):
             a, o_ = cur.data["files"], other.data["files"]
             c["changed_files"] = sorted(k for k in set(a) | set(o_) if a.get(k) != o_.get(k))
+            if c["changed_files"]:
+                c["changed_services"] = changed_services(o_, a, other.data.get("env"), cur.data.get("env"))
         if cur and other:
             key = lambda f: (f["rule"], f["service"])  # noqa: E731
             before = {key(f) for f in other.data.get("findings", [])}
@@ -186,6 +188,36 @@ def contrasts(b: Bundle, tier: str) -> list[dict]:
     if d:
         out.append(d)
     return out
+
+
+def changed_services(old: dict, new: dict, old_env=None, new_env=None) -> list[str]:
+    """Services whose deployed definition (the default stack, merged and interpolated) differs between
+    two refs' recipe files: added, removed or changed (image, command, env, mounts, labels...)."""
+    from .rules import merged_compose
+    try:
+        a = (merged_compose(old, old_env)[0].get("services") or {})
+        b = (merged_compose(new, new_env)[0].get("services") or {})
+    except Exception:  # noqa: BLE001 - an unloadable compose names no service
+        return []
+
+    def norm(svc):       # the release's own version label changes with every release: not a change of the service
+        if not isinstance(svc, dict):
+            return svc
+        svc = json.loads(json.dumps(svc, default=str))
+        labels = (svc.get("deploy") or {}).get("labels")
+        if isinstance(labels, dict):
+            svc["deploy"]["labels"] = {k: v for k, v in labels.items() if not re.match(r"coop-cloud\.[^.]+\.version$", k)}
+        elif isinstance(labels, list):
+            svc["deploy"]["labels"] = [x for x in labels if not re.match(r"coop-cloud\.[^.=]+\.version=", str(x))]
+        return svc
+    dump = lambda v: json.dumps(norm(v), sort_keys=True, default=str)  # noqa: E731
+    return sorted(n for n in set(a) | set(b) if dump(a.get(n)) != dump(b.get(n)))
+
+
+def _log_service(ev_id: str, services) -> str | None:
+    """The compose service a saved service log belongs to (Swarm names tasks <stack>_<service>)."""
+    base = ev_id.rsplit("/", 1)[-1].split("#", 1)[0].split(".", 1)[0]
+    return next((s for s in sorted(services, key=len, reverse=True) if base == s or base.endswith("_" + s)), None)
 
 
 def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
@@ -264,6 +296,23 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
                 and any(not ("_" + b.case["recipe"]) in (s or "") for s in e.data.get("owners", {}).values()):
             add("recipe", "cross-stack-alias-collision", "network", e.id, 60, FIX["cross-stack-alias-collision"],
                 note=e.summary[:200])
+    # the upgrade run's own contrast: the base release deployed, the head on top of it failed. A failing
+    # service's own log line (a signature) whose definition changed between the previous release and the
+    # head is corroborated by that diff (the upgrade changed exactly that service).
+    if tier == "upgrade" and failing:
+        by_label = {e.data.get("label"): e for e in b.evidence if e.kind == "static_rules" and e.status == "ok"
+                    and e.data.get("recipe", b.case["recipe"]) == b.case["recipe"] and "files" in e.data}
+        base, head = by_label.get("previous-tag"), by_label.get("tag")
+        if base and head:
+            svcs = set(changed_services(base.data["files"], head.data["files"], base.data.get("env"), head.data.get("env")))
+            for key, cand in list(cands.items()):
+                if key[0] == "unknown" or "signature" not in cand["kinds"]:
+                    continue
+                hit = sorted({sv for i in cand["ids"] if i.startswith("service_logs:") and (sv := _log_service(i, svcs))})
+                if hit:
+                    add(key[0], key[1], "upgrade_diff", head.id, cand["precedence"], cand["fix"],
+                        note=f"the upgrade {base.data.get('ref')} -> {head.data.get('ref')} changed {', '.join(hit)}, "
+                             "whose own log carries the failing line")
     # contrast runs: the same harness at another ref (previous tag, fix branch). A contrast that passes
     # while this ref fails localises the failure to what changed between the two refs.
     for c in contrasts(b, tier):
@@ -291,6 +340,18 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
             continue
         changed = c.get("changed_files") or []
         explained = False
+        # a failing service's own log line (a signature) and that service's definition changed between the
+        # passing and the failing release: the contrast corroborates what the line says
+        svcs = set(c.get("changed_services") or [])
+        for key, cand in list(cands.items()):
+            if key[0] == "unknown" or "signature" not in cand["kinds"]:
+                continue
+            hit = sorted({sv for i in cand["ids"] if i.startswith("service_logs:") and (sv := _log_service(i, svcs))})
+            if hit:
+                explained = True
+                add(key[0], key[1], "contrast", c["id"], cand["precedence"], cand["fix"],
+                    note=f"{c['ref']} passes {tier}, {c['against']} fails; {', '.join(hit)} (whose own log says so) "
+                         f"changed between them")
         for f in c.get("new_findings") or []:
             rc = rule_explains(f, tier)
             if rc:

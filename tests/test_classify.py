@@ -434,3 +434,42 @@ def test_image_tools_expected_on_real_trees():
     assert want("voting-app") == {("db", "/bin/sh", "healthcheck"), ("redis", "/bin/sh", "healthcheck")}
     assert want("nodex-next") == {("app", "/bin/sh", "healthcheck"), ("app", "wget", "healthcheck")}
     assert want("agora") == set()
+
+
+def _svc_log(b, run, name, text):
+    p = b.path / f"runs/{run:03d}/services/cold/{name}.abc123.log"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text)
+
+
+def _files(ev_id, label, ref, db_image, app_image="x/app:1"):
+    compose = (f"services:\n  app:\n    image: {app_image}\n    deploy:\n      labels:\n"
+               f"        coop-cloud.${{STACK_NAME}}.version: \"{ref}\"\n  db:\n    image: {db_image}\n")
+    return EvidenceItem(id=ev_id, kind="static_rules", source="repo@" + ref, status="ok", summary="",
+                        data={"recipe": "r", "label": label, "ref": ref, "is_tag": True,
+                              "files": {"compose.yml": compose}, "tags": ["0.9.0", "1.0.0"]})
+
+
+def test_an_upgrade_that_changed_the_service_whose_own_log_fails_corroborates_that_line(tmp_path):
+    """Inside an upgrade run the base release deployed and the head on top of it failed: the db's own log
+    says its data directory is from another major version, and the upgrade changed exactly the db's
+    image -> recipe/db-major-version-mismatch, corroborated by the diff. The app's version label (which
+    changes every release) is not a change; a diff that left the db alone corroborates nothing."""
+    from redfix_lib.classify import changed_services
+    line = ("FATAL:  database files are incompatible with server\nDETAIL:  The data directory was initialized by "
+            "PostgreSQL version 15, which is not compatible with this version 16.4.\n")
+    ev = [_files("static_rules:r@previous-tag", "previous-tag", "0.9.0", "pg:15.8"),
+          _files("static_rules:r@tag", "tag", "1.0.0", "pg:16.4")]
+    b = mk_bundle(tmp_path / "a", [True] * 4, tier="upgrade", evidence=ev)
+    for i in (1, 2, 3, 4):
+        _svc_log(b, i, "st-1_lab_db", line)
+    assert changed_services(ev[0].data["files"], ev[1].data["files"]) == ["db"]
+    v = classify(b)
+    assert (v["cause"], v["sub_cause"]) == ("recipe", "db-major-version-mismatch"), v["cause_reasoning"]
+    assert "upgrade_diff" in v["cause_reasoning"] and "static_rules:r@tag" in v["evidence_cited"]
+    ev2 = [_files("static_rules:r@previous-tag", "previous-tag", "0.9.0", "pg:16.4", "x/app:0"),
+           _files("static_rules:r@tag", "tag", "1.0.0", "pg:16.4")]
+    b = mk_bundle(tmp_path / "b", [True] * 4, tier="upgrade", evidence=ev2)
+    for i in (1, 2, 3, 4):
+        _svc_log(b, i, "st-1_lab_db", line)
+    assert classify(b)["cause"] == "unknown"

@@ -189,7 +189,7 @@ def test_the_settings_reading_follows_cc_ci_loader():
     from redfix_lib import ccci
     r = ccci.read_settings(SKIP)
     assert r["non_default"] == [{"table": "upgrade", "key": "skip_canonicals_for_upgrade", "value": True,
-                                 "default": False, "tiers": ["upgrade"]}] and not r["problems"]
+                                 "default": False, "tiers": ["install", "upgrade"]}] and not r["problems"]
     assert ccci.read_settings("")["non_default"] == [] and ccci.read_settings("")["parsed"]
     assert ccci.read_settings(None)["problems"] == ["absent: every key at its default"]
     bad = ccci.read_settings("[[[")
@@ -251,7 +251,7 @@ def test_the_settings_probe_stores_the_raw_file_and_the_verdict_reads_it(tmp_pat
     # judged at classify time, from the raw text
     from redfix_lib.analyze import settings_item
     j = settings_item(got)
-    assert j.data["non_default"][0]["key"] == "skip_canonicals_for_upgrade" and "changes upgrade" in j.summary
+    assert j.data["non_default"][0]["key"] == "skip_canonicals_for_upgrade" and "changes install, upgrade" in j.summary
     # a case without CCCI_SETTINGS reads cc-ci's default path
     case.harness.env.pop("CCCI_SETTINGS")
     from redfix_lib.collectors.settings import source

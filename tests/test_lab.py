@@ -57,8 +57,9 @@ def test_sweep_reproduces_exactly_the_six_and_control_passes(sweep):
         exp = load_meta(n)["expected"]
         if exp["outcome"] == "pass":
             assert got[n] == ("pass", ()), (n, got[n])
-        else:
-            assert got[n] == ("fail", (exp["tier"],)), (n, got[n])
+        else:     # the expected tier fails first; a later tier counts only as not run (unver) after it
+            assert got[n][0] == "fail" and got[n][1][0] == exp["tier"], (n, got[n])
+            assert all(sweep["recipes"][n]["tiers"][t] == "unver" for t in got[n][1][1:]), (n, sweep["recipes"][n]["tiers"])
         assert sweep["recipes"][n]["clean_teardown"] is True, n
     assert Path(sweep["path"]).is_file() and (Path(sweep["path"]).parent / "sweep.md").is_file()
 
@@ -119,11 +120,19 @@ def test_domain_collision_keycloak(sweep):
 
 
 def test_node_settings_ghost(sweep):
-    """The lab node's settings skip the warm canonicals: ghost's upgrade starts from its broken 1.1.0
-    release (cc-ci's no-canonical fallback) instead of the canonical 1.0.0, and fails; install passes."""
+    """The lab node's settings skip the warm canonicals: ghost's run installs its upgrade base, the broken
+    1.1.0 release (cc-ci's no-canonical fallback), instead of the canonical 1.0.0, and fails at INSTALL."""
     e, msg = _failure(sweep, "ghost")
-    assert "base 1.1.0+5.90.0 did not converge" in msg and e["tiers"]["install"] == "pass"
+    assert "install of 1.1.0+5.90.0" in msg and "crash loop" in msg
     assert _grep(_logs(e, "harness.log"), "upgrade base 1.1.0+5.90.0: newest release tag older than the head "
                                           "(settings: skip_canonicals_for_upgrade = true)")
     assert _grep(_logs(e, "services/cold/*app*.log"), "Missing required config value: mail.from")
     assert (lab_home() / "etc" / "cc-ci" / "settings.toml").read_text().count("skip_canonicals_for_upgrade = true") == 1
+
+
+def test_a_run_deploys_once_the_upgrade_base_first(sweep):
+    """cc-ci deploys once — the upgrade base when an upgrade tier follows — and the upgrade redeploys the
+    head over it (docs/testing.md): the healthy control's log says so and every tier passed."""
+    e = sweep["recipes"]["immich"]
+    assert _grep(_logs(e, "harness.log"), "deploy once: immich@1.0.0+v1.120.0 (the upgrade base)")
+    assert e["tiers"]["install"] == "pass" and e["tiers"]["upgrade"] == "pass"

@@ -9,9 +9,10 @@ id; else manual-<pid>); CCCI_APP_LOCK_DIR, CCCI_ACTIVE_DIR; CCCI_DEADLINE_S (def
 
 Per run: lifetime guards first (parent-death signal + orphan refusal, SIGTERM -> teardown -> 143,
 deadline -> teardown -> 142); the run folder <runs_dir>/<run_id>/ with abra/recipes/<recipe>;
-an exclusive flock on the app domain and an active-run registry entry; tiers install -> upgrade
--> backup -> restore (only with backupbot.backup) -> custom, each its own pytest run writing
-junit-<tier>.xml; one teardown; results.json schema 2 (synthetic lint stage, rungs, lint, skips,
+an exclusive flock on the app domain and an active-run registry entry; tiers install (one deploy: the upgrade
+base when an upgrade tier will run and a base exists, else the head) -> upgrade (the head
+redeployed over it) -> backup -> restore (only with backupbot.backup) -> custom, each its own
+pytest run writing junit-<tier>.xml; one teardown; results.json schema 2 (synthetic lint stage, rungs, lint, skips,
 customization; no per-test message). Then, as an orchestrator step after the teardown of a green
 cold run on latest (REF empty) of an enrolled recipe: warm promotion, reported only in the log
 (`WC5 ...`, `!! WC5 promote failed for <r>: ...`) and in canonical.json. Exit 0 only when every
@@ -266,8 +267,12 @@ def main() -> int:
     work = home / "work" / f"{run_id}-{stack}"
     state_path = folder / "state.json"
     compose_text = (repo / "compose.yml").read_text()
+    wanted = [t.strip() for t in os.environ.get("STAGES", "").split(",") if t.strip()] or TIERS
+    # cc-ci deploys ONCE (docs/testing.md): the base version when an upgrade tier will run and a base
+    # exists — INSTALL asserts on it and UPGRADE chaos-redeploys the head over it —, else the head
+    install_ref = prev_ref if ("upgrade" in wanted and prev_ref) else head
     state = {"recipe": recipe, "recipe_dir": str(repo), "head_ref": head, "head_is_tag": head_is_tag,
-             "prev_ref": prev_ref, "stack": stack, "domain": domain, "run_id": run_id,
+             "prev_ref": prev_ref, "install_ref": install_ref, "stack": stack, "domain": domain, "run_id": run_id,
              "results_dir": str(folder), "work_dir": str(work), "lab_home": str(home),
              "snapshots_dir": str(home / "snapshots" / stack), "secrets_file": str(home / "secrets" / f"{stack}.json"),
              "meta": meta}
@@ -275,7 +280,7 @@ def main() -> int:
     log(f"run {run_id}: recipe {recipe} head {head} (upgrade base {prev_ref or '-'}: {base_how}) domain {domain} "
         f"stack {stack}; ABRA_DIR {abra_dir}")
 
-    wanted = [t.strip() for t in os.environ.get("STAGES", "").split(",") if t.strip()] or TIERS
+    log(f"deploy once: {recipe}@{install_ref} ({'the upgrade base' if install_ref != head else 'the head'})")
     has_backup = "backupbot.backup" in compose_text
     stages, skips_int, skips_unint = [], {}, []
     overlays = []
@@ -288,6 +293,11 @@ def main() -> int:
             if tier in ("backup", "restore") and not has_backup:
                 skips_int[tier] = "compose has no backupbot.backup label"
                 stages.append({"name": tier, "status": "skip", "tests": []})
+                continue
+            if tier == "upgrade" and not prev_ref:          # cc-ci: no base to upgrade from -> the tier is skipped
+                skips_int[tier] = f"no upgrade base: {base_how}"
+                stages.append({"name": tier, "status": "skip", "tests": []})
+                log(f"tier upgrade: skip ({base_how})")
                 continue
             files = tier_tests(recipe, tier)
             overlays += [str(Path(f).relative_to(RECIPES_SRC)) for f in files if Path(f).is_relative_to(RECIPES_SRC)]

@@ -2,9 +2,11 @@ import time
 
 
 def test_deploys_and_converges(ctx):
-    ctx.deploy(ctx.head_ref)
+    # the run's single deploy (cc-ci): the upgrade base when an upgrade tier follows, else the head
+    ref = ctx.s.get("install_ref") or ctx.head_ref
+    ctx.deploy(ref)
     ok, detail = ctx.wait()
-    assert ok, f"install: {detail}"
+    assert ok, f"install of {ref}: {detail}"
 
 
 def test_serves(ctx):

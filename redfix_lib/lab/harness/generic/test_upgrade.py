@@ -2,11 +2,9 @@ import pytest
 
 
 def test_upgrade_from_previous_version(ctx):
+    # INSTALL deployed the base (the run's single deploy); the upgrade redeploys the head over it
     if not ctx.prev_ref:
         pytest.skip("no base version (no earlier tag)")
-    ctx.deploy(ctx.prev_ref)
-    ok, detail = ctx.wait()
-    assert ok, f"base {ctx.prev_ref} did not converge: {detail}"
     ctx.deploy(ctx.head_ref)
     ok, detail = ctx.wait()
     assert ok, f"upgrade {ctx.prev_ref} -> {ctx.head_ref} did not converge: {detail}"
