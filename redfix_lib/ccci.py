@@ -126,7 +126,8 @@ SETTINGS_SCHEMA = {"upgrade": {"skip_canonicals_for_upgrade": (bool, False, ("in
 SETTINGS_ALL_DEFAULTS = "/dev/null"
 
 
-def _toml(v) -> str:
+def toml_value(v) -> str:
+    """A settings value as the file spells it (true, "yes", 1)."""
     import json
     try:
         return json.dumps(v)
@@ -168,7 +169,7 @@ def read_settings(text: str | None) -> dict:
             if spec is None:
                 out["problems"].append(f"unknown key {table}.{key}: ignored")
             elif type(val) is not spec[0]:
-                why = (f"{table}.{key} = {_toml(val)} is not {spec[0].__name__}: cc-ci raises TypeError "
+                why = (f"{table}.{key} = {toml_value(val)} is not {spec[0].__name__}: cc-ci raises TypeError "
                        "(every run fails at start)")
                 out["problems"].append(why)
                 # a run that raises at start fails whatever tier the failure was seen in (or none)

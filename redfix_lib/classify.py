@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import __version__
 from .bundle import Bundle, atomic_write_text, load_bundle
+from . import ccci
 from . import contrast as C
 from .analyze import derive
 from .logdiff import diff as log_diff
@@ -220,6 +221,19 @@ def _log_service(ev_id: str, services) -> str | None:
     return next((s for s in sorted(services, key=len, reverse=True) if base == s or base.endswith("_" + s)), None)
 
 
+def _signatures_from(cands: dict, services) -> list[tuple[tuple, dict, list[str]]]:
+    """(key, candidate, services) for each cause a signature line supports when that line came from the
+    own log of one of `services` (a service a diff changed)."""
+    out = []
+    for key, cand in list(cands.items()):
+        if key[0] == "unknown" or "signature" not in cand["kinds"]:
+            continue
+        hit = sorted({sv for i in cand["ids"] if i.startswith("service_logs:") and (sv := _log_service(i, services))})
+        if hit:
+            out.append((key, cand, hit))
+    return out
+
+
 def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
     """(cause, sub_cause) -> {kinds, ids, precedence, fix, proof, notes}."""
     cat = load_catalogue()
@@ -304,15 +318,11 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
                     and e.data.get("recipe", b.case["recipe"]) == b.case["recipe"] and "files" in e.data}
         base, head = by_label.get("previous-tag"), by_label.get("tag")
         if base and head:
-            svcs = set(changed_services(base.data["files"], head.data["files"], base.data.get("env"), head.data.get("env")))
-            for key, cand in list(cands.items()):
-                if key[0] == "unknown" or "signature" not in cand["kinds"]:
-                    continue
-                hit = sorted({sv for i in cand["ids"] if i.startswith("service_logs:") and (sv := _log_service(i, svcs))})
-                if hit:
-                    add(key[0], key[1], "upgrade_diff", head.id, cand["precedence"], cand["fix"],
-                        note=f"the upgrade {base.data.get('ref')} -> {head.data.get('ref')} changed {', '.join(hit)}, "
-                             "whose own log carries the failing line")
+            svcs = changed_services(base.data["files"], head.data["files"], base.data.get("env"), head.data.get("env"))
+            for key, cand, hit in _signatures_from(cands, svcs):
+                add(key[0], key[1], "upgrade_diff", head.id, cand["precedence"], cand["fix"],
+                    note=f"the upgrade {base.data.get('ref')} -> {head.data.get('ref')} changed {', '.join(hit)}, "
+                         "whose own log carries the failing line")
     # contrast runs: the same harness at another ref (previous tag, fix branch). A contrast that passes
     # while this ref fails localises the failure to what changed between the two refs.
     for c in contrasts(b, tier):
@@ -321,7 +331,7 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
         if c["label"] == C.HARNESS_DEFAULTS:
             # same ref, same node, one thing changed: the node's settings reduced to cc-ci's defaults —
             # evidence only when the node's file sets something that changes this tier
-            se, dev = C.settings_deviation(b, tier)
+            dev = C.settings_deviation(b, tier)[1]
             if not dev:
                 continue
             what = ", ".join(c["settings"]) or "the node's settings file"
@@ -342,16 +352,11 @@ def _candidates(b: Bundle, repro: dict, tier: str) -> dict:
         explained = False
         # a failing service's own log line (a signature) and that service's definition changed between the
         # passing and the failing release: the contrast corroborates what the line says
-        svcs = set(c.get("changed_services") or [])
-        for key, cand in list(cands.items()):
-            if key[0] == "unknown" or "signature" not in cand["kinds"]:
-                continue
-            hit = sorted({sv for i in cand["ids"] if i.startswith("service_logs:") and (sv := _log_service(i, svcs))})
-            if hit:
-                explained = True
-                add(key[0], key[1], "contrast", c["id"], cand["precedence"], cand["fix"],
-                    note=f"{c['ref']} passes {tier}, {c['against']} fails; {', '.join(hit)} (whose own log says so) "
-                         f"changed between them")
+        for key, cand, hit in _signatures_from(cands, c.get("changed_services") or []):
+            explained = True
+            add(key[0], key[1], "contrast", c["id"], cand["precedence"], cand["fix"],
+                note=f"{c['ref']} passes {tier}, {c['against']} fails; {', '.join(hit)} (whose own log says so) "
+                     f"changed between them")
         for f in c.get("new_findings") or []:
             rc = rule_explains(f, tier)
             if rc:
@@ -438,13 +443,13 @@ def cold_verify(b: Bundle, repro: dict, chosen: tuple | None, cand: dict | None,
             steps.append({"how": f"cd {shlex.quote(hdir)} && python3 -c {shlex.quote(code)}",
                           "expect": f"{e.data['value']} equals {e.data['against']}[{', '.join(map(repr, e.data['collides_with']))}]"})
         elif e.kind == "harness_settings":
-            dev = [d for d in (e.data.get("non_default") or []) + (e.data.get("fatal") or []) if tier in d.get("tiers", [])]
+            dev = C.settings_deviation(b, tier)[1]
             line = next((ln.strip() for d in dev for ln in (e.data.get("text") or "").splitlines()
                          if re.match(rf"\s*{re.escape(d['key'])}\s*=", ln)), None)
             if line and e.artifact:      # the file as collected, from the bundle folder; on the node: e.source
                 steps.append({"how": f"grep -F {shlex.quote(line)} {shlex.quote(e.artifact)}",
                               "expect": f"the line is present (the node's settings file {e.source} as collected"
-                                        + "".join(f"; cc-ci's default: {d['key']} = {C.json_value(d['default'])}"
+                                        + "".join(f"; cc-ci's default: {d['key']} = {ccci.toml_value(d['default'])}"
                                                   for d in dev if 'default' in d) + ")"})
             if dev:
                 steps.append({"how": f"redfix isolate {src} --harness-defaults --runs 1 --out /tmp/cold-{case['case']}",

@@ -35,6 +35,7 @@ from .results import reproduction
 
 MAX_CONTRAST_RUNS = 3
 HARNESS_DEFAULTS = "harness-defaults"
+DEFAULTS_ENV = {ccci.SETTINGS_ENV: ccci.SETTINGS_ALL_DEFAULTS}     # the node's settings at cc-ci's defaults
 
 
 def version_key(tag: str):
@@ -70,10 +71,15 @@ def settings_deviation(b: Bundle, tier: str) -> tuple[dict | None, list[dict]]:
     return e, dev
 
 
+def _defaults_runs(b: Bundle) -> list:
+    """The harness-defaults contrast runs at the case's own ref (the question is about that ref)."""
+    return [r for r in b.runs if r.mode == "contrast" and (r.variant or {}).get("kind") == HARNESS_DEFAULTS
+            and r.ref == b.case["ref"]]
+
+
 def defaults_outcome(b: Bundle, tier: str) -> dict | None:
     """The harness-defaults contrast: its runs on the tier, or None when none ran."""
-    runs = [r for r in b.runs if r.mode == "contrast" and (r.variant or {}).get("kind") == HARNESS_DEFAULTS
-            and r.ref == b.case["ref"]]          # the question is about the case's own ref
+    runs = _defaults_runs(b)
     if not runs:
         return None
     e, dev = settings_deviation(b, tier)
@@ -81,12 +87,8 @@ def defaults_outcome(b: Bundle, tier: str) -> dict | None:
             **_reading([reproduction(r.outcome, r.result, tier) for r in runs]),
             "env": dict(runs[0].variant.get("env") or {}), "settings_evidence": e.id if e else None,
             "settings_path": e.source if e else None,
-            "settings": [f"{d['table']}.{d['key']} = {json_value(d['value'])}" for d in dev],
+            "settings": [f"{d['table']}.{d['key']} = {ccci.toml_value(d['value'])}" for d in dev],
             "against": b.case["ref"]}
-
-
-def json_value(v) -> str:
-    return ccci._toml(v)
 
 
 def releases(b: Bundle) -> list[str]:
@@ -183,13 +185,13 @@ def plan(b: Bundle, verdict: dict) -> tuple[dict | None, str]:
         return None, f"decided by proof ({verdict['cause_reasoning']}): no contrast can change the verdict"
     e, dev = settings_deviation(b, tier)
     d = defaults_outcome(b, tier)
-    tries = len([r for r in b.runs if (r.variant or {}).get("kind") == HARNESS_DEFAULTS and r.ref == b.case["ref"]])
+    tries = len(_defaults_runs(b))
     if dev and tier in ccci.ORCHESTRATOR_STEPS:
         dev = []             # a green run on latest would promote: the warm step is never run with other settings
     if dev and (d is None or (d["verdict"] == "inconclusive" and tries < 2)):     # unanswered: ask once more
-        what = ", ".join(f"{x['table']}.{x['key']} = {json_value(x['value'])}" for x in dev)
+        what = ", ".join(f"{x['table']}.{x['key']} = {ccci.toml_value(x['value'])}" for x in dev)
         return {"ref": b.case["ref"], "kind": HARNESS_DEFAULTS,
-                "env": {ccci.SETTINGS_ENV: ccci.SETTINGS_ALL_DEFAULTS},
+                "env": dict(DEFAULTS_ENV),
                 "question": (f"does {tier} pass at {b.case['ref']} with cc-ci's default settings? (the node's "
                              f"{e.source} sets {what}; if so the node's configuration is the difference)")}, ""
     if d and d["verdict"] == "passes":

@@ -277,7 +277,7 @@ def ask_more(case_path: str, bundle_dir: str, action: str, *, ref: str | None = 
     from .classify import write_verdict
     from .errors import ParamsError
     from .isolate import isolate
-    from .pipeline import _collect, contrast_run, plan_probes, session
+    from .pipeline import _collect, contrast_run, harness_defaults_run, plan_probes, session
     from .safety import ref_problem
     if action not in ASK_ACTIONS:
         raise ParamsError([("<notebook parameters>", "ask", f"must be one of {', '.join(ASK_ACTIONS)}, got {action!r}")])
@@ -295,10 +295,7 @@ def ask_more(case_path: str, bundle_dir: str, action: str, *, ref: str | None = 
         elif action == "ref":          # as cc-ci runs a PR (REF=<ref>): a contrast never promotes
             contrast_run(s, ref, progress=progress)
         elif action == "harness-defaults":
-            from . import ccci
-            from .contrast import HARNESS_DEFAULTS
-            contrast_run(s, s.case.ref, env={ccci.SETTINGS_ENV: ccci.SETTINGS_ALL_DEFAULTS},
-                         kind=HARNESS_DEFAULTS, progress=progress)
+            harness_defaults_run(s, progress=progress)
         else:
             pre, post = plan_probes(s.case, s.bundle)
             pick = [p for p in pre if probe in (None, "", p["kind"])], [p for p in post if probe in (None, "", p["kind"])]

@@ -91,8 +91,8 @@ def plan_probes(case: Case, bundle: Bundle | None = None) -> tuple[list[dict], l
     if tier in WARM_TIERS:
         pre += [{"kind": "harness_code"}, {"kind": "canonical_state"}]
     post = [{"kind": "service_logs"}, {"kind": "task_history"}]
-    tag = next((e for e in (bundle.evidence if bundle else []) if e.kind == "static_rules" and e.status == "ok"
-                and e.data.get("label") == "tag" and "files" in e.data), None)
+    from .collectors.static import tag_files
+    tag = tag_files(bundle)
     for net, name in shared_names(tag.data["files"]) if tag else []:
         post += [{"kind": "network_aliases", "network": net, "name": name}, {"kind": "dns", "network": net, "name": name}]
     from .http_targets import http_targets
@@ -230,6 +230,12 @@ def contrast_run(s: Session, ref: str, *, env: dict | None = None, kind: str = "
             env_extra=extra or None, variant=variant)
 
 
+def harness_defaults_run(s: Session, progress=print) -> None:
+    """One contrast run at the case's ref with the node's harness settings at cc-ci's defaults."""
+    from .contrast import DEFAULTS_ENV, HARNESS_DEFAULTS
+    contrast_run(s, s.case.ref, env=DEFAULTS_ENV, kind=HARNESS_DEFAULTS, progress=progress)
+
+
 # ---------------------------------------------------------------- the whole thing
 def investigate(case_path, out_dir, *, runs: int | None = None, fresh: bool = False, under_load: bool | None = None,
                 progress: Callable[[str], None] = print, node_host: str | None = None) -> dict:
@@ -266,11 +272,8 @@ def isolate_runs(case_path, out_dir, *, runs: int | None = None, fresh: bool = F
             _under_load(s.case, s.bundle, s.node, runs=runs, level=load_level, progress=progress,
                         run_fn=runner(s.case, s.bundle, s.node))
         elif harness_defaults:
-            from . import ccci
-            from .contrast import HARNESS_DEFAULTS
             for _ in range(runs or 1):
-                contrast_run(s, s.case.ref, env={ccci.SETTINGS_ENV: ccci.SETTINGS_ALL_DEFAULTS},
-                             kind=HARNESS_DEFAULTS, progress=progress)
+                harness_defaults_run(s, progress=progress)
         elif ref:          # a contrast at another ref, run as cc-ci runs a PR (REF=<ref>)
             for _ in range(runs or 1):
                 contrast_run(s, ref, progress=progress)

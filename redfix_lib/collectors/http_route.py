@@ -35,8 +35,8 @@ STACK_LABEL = "com.docker.stack.namespace"
 
 
 def _recipe_files(cx):
-    tag = next((e for e in cx.bundle.evidence if e.kind == "static_rules" and e.status == "ok"
-                and e.data.get("label") == "tag" and "files" in e.data), None)
+    from .static import tag_files
+    tag = tag_files(cx.bundle)
     return (tag.data["files"], tag.data.get("env")) if tag else (None, None)
 
 

@@ -90,8 +90,8 @@ def expected(files: dict[str, str], env: dict[str, str] | None = None) -> list[d
 
 
 def collect(cx, spec) -> list[EvidenceItem]:
-    tag = next((e for e in cx.bundle.evidence if e.kind == "static_rules" and e.status == "ok"
-                and e.data.get("label") == "tag" and "files" in e.data), None)
+    from .static import tag_files
+    tag = tag_files(cx.bundle)
     if tag is None:
         return [EvidenceItem(id="image_tools:tag", kind="image_tools", source="-", status="unavailable",
                              summary="unavailable: the recipe's files at the tag were not collected")]

@@ -38,6 +38,12 @@ def files_at(cx, repo: str, ref: str) -> dict[str, str]:
     return out
 
 
+def tag_files(bundle) -> EvidenceItem | None:
+    """The item this collector stored with the recipe's files at the case's tag (None before it ran)."""
+    return next((e for e in (bundle.evidence if bundle else []) if e.kind == "static_rules" and e.status == "ok"
+                 and e.data.get("label") == "tag" and "files" in e.data), None)
+
+
 def _item(recipe, ref, label, files, repo, is_tag: bool, env: dict | None = None) -> EvidenceItem:
     return EvidenceItem(
         id=f"static_rules:{recipe}@{ref if label == 'release' else label}", kind="static_rules", source=f"{repo}@{ref}", status="ok",
